@@ -1,0 +1,1 @@
+//! Host-side builder of the embedded kernel symbol table.
