@@ -1,0 +1,86 @@
+//! Reads that may fault, made safe by the exception fixup table.
+//!
+//! Each probe is one load instruction registered in `__ex_table`. When the load faults, the
+//! kernel's trap handler finds the entry and resumes at the fixup, which reports failure.
+//! This is what lets the oops path read arbitrary addresses (frame records, the `Code:`
+//! words) without ever faulting again.
+
+core::arch::global_asm!(
+    r#"
+    .section .text.probe, "ax"
+    .global __probe_read_u64
+    // x0 = address; returns x0 = value, x1 = 0 on success, x1 = 1 on fault.
+__probe_read_u64:
+1:  ldr     x0, [x0]
+    mov     x1, #0
+    ret
+2:  mov     x0, #0
+    mov     x1, #1
+    ret
+    .global __probe_read_u32
+__probe_read_u32:
+3:  ldr     w0, [x0]
+    mov     x1, #0
+    ret
+4:  mov     x0, #0
+    mov     x1, #1
+    ret
+    .global __probe_write_u8
+    // x0 = address, w1 = byte; returns x0 = 0 on success, 1 on fault.
+__probe_write_u8:
+5:  strb    w1, [x0]
+    mov     x0, #0
+    ret
+6:  mov     x0, #1
+    ret
+
+    .section __ex_table, "a"
+    .balign 8
+    .quad 1b, 2b
+    .quad 3b, 4b
+    .quad 5b, 6b
+"#
+);
+
+#[repr(C)]
+struct ProbeResult {
+    value: u64,
+    failed: u64,
+}
+
+extern "C" {
+    fn __probe_read_u64(addr: u64) -> ProbeResult;
+    fn __probe_read_u32(addr: u64) -> ProbeResult;
+    fn __probe_write_u8(addr: u64, byte: u8) -> u64;
+}
+
+/// Reads a u64 at `addr`, or `None` if it is misaligned or the read faults.
+pub fn read_u64(addr: u64) -> Option<u64> {
+    if addr % 8 != 0 {
+        return None;
+    }
+    // SAFETY: the load is covered by a fixup entry: a fault resumes at the fixup, which
+    // returns failure. Reading any mapped address has no side effect on normal memory.
+    let r = unsafe { __probe_read_u64(addr) };
+    (r.failed == 0).then_some(r.value)
+}
+
+/// Reads a u32 at `addr`, or `None` if it is misaligned or the read faults.
+pub fn read_u32(addr: u64) -> Option<u32> {
+    if addr % 4 != 0 {
+        return None;
+    }
+    // SAFETY: as for `read_u64`.
+    let r = unsafe { __probe_read_u32(addr) };
+    (r.failed == 0).then_some(r.value as u32)
+}
+
+/// Writes one byte at `addr`, returning whether the store succeeded.
+///
+/// # Safety
+/// A successful store changes memory: the caller must own `addr` or accept the effect
+/// (tests use it to check that read-only mappings refuse writes).
+pub unsafe fn write_u8(addr: u64, byte: u8) -> bool {
+    // SAFETY: the store is covered by a fixup entry; the caller vouches for the address.
+    unsafe { __probe_write_u8(addr, byte) == 0 }
+}

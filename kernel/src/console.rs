@@ -1,0 +1,156 @@
+//! The serial console: formatted output to the PL011 and an interrupt-fed input ring.
+
+use boards::pl011::Pl011;
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use spin::Mutex;
+
+static UART: Mutex<Option<Pl011>> = Mutex::new(None);
+/// The UART base, for the lock-free emergency writer the oops path uses.
+static UART_BASE: AtomicUsize = AtomicUsize::new(boards::virt::UART_BASE as usize);
+
+/// Sets up the console UART at `base` (MMIO must be mapped, or the MMU off).
+pub fn init(base: usize) {
+    // SAFETY: `base` is the board's PL011 (from the device tree or the documented default),
+    // mapped as device memory; the console owns it from here on.
+    let uart = unsafe { Pl011::new(base) };
+    uart.init();
+    UART_BASE.store(base, Ordering::Relaxed);
+    arch::cpu::without_irqs(|| *UART.lock() = Some(uart));
+}
+
+struct Locked;
+
+impl Write for Locked {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        write_bytes(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Writes raw bytes, translating `\n` to `\r\n`.
+pub fn write_bytes(bytes: &[u8]) {
+    arch::cpu::without_irqs(|| {
+        let guard = UART.lock();
+        if let Some(u) = guard.as_ref() {
+            for &b in bytes {
+                if b == b'\n' {
+                    u.put(b'\r');
+                }
+                u.put(b);
+            }
+        }
+    });
+}
+
+/// Writes raw bytes without any translation (binary protocols).
+pub fn write_raw(bytes: &[u8]) {
+    arch::cpu::without_irqs(|| {
+        if let Some(u) = UART.lock().as_ref() {
+            for &b in bytes {
+                u.put(b);
+            }
+        }
+    });
+}
+
+#[doc(hidden)]
+pub fn _print(args: fmt::Arguments<'_>) {
+    let _ = Locked.write_fmt(args);
+}
+
+/// A writer that needs no lock and no allocation: used by the oops path, which may run
+/// while the console lock is held by the code that faulted.
+pub struct Emergency;
+
+impl Write for Emergency {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // SAFETY: the console UART's base; concurrent use can at worst interleave output.
+        let u = unsafe { Pl011::new(UART_BASE.load(Ordering::Relaxed)) };
+        for &b in s.as_bytes() {
+            if b == b'\n' {
+                u.put(b'\r');
+            }
+            u.put(b);
+        }
+        Ok(())
+    }
+}
+
+/// Prints to the console.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => ($crate::console::_print(format_args!($($arg)*)));
+}
+
+/// Prints to the console, with a newline.
+#[macro_export]
+macro_rules! println {
+    () => ($crate::print!("\n"));
+    ($($arg:tt)*) => ($crate::console::_print(format_args!("{}\n", format_args!($($arg)*))));
+}
+
+// ---- Receive ring -------------------------------------------------------------------------
+
+const RX_SIZE: usize = 64 * 1024;
+static RX_BUF: [AtomicU8; RX_SIZE] = [const { AtomicU8::new(0) }; RX_SIZE];
+static RX_HEAD: AtomicUsize = AtomicUsize::new(0); // written by the IRQ handler
+static RX_TAIL: AtomicUsize = AtomicUsize::new(0); // written by the reader
+static RX_OVERRUNS: AtomicU64 = AtomicU64::new(0);
+static RX_TOTAL: AtomicU64 = AtomicU64::new(0);
+
+/// UART interrupt: drain the hardware FIFO into the ring.
+pub fn on_irq() {
+    if let Some(guard) = UART.try_lock() {
+        if let Some(u) = guard.as_ref() {
+            while let Some(b) = u.get() {
+                push(b);
+            }
+            u.ack_rx();
+        }
+    }
+}
+
+fn push(b: u8) {
+    let head = RX_HEAD.load(Ordering::Relaxed);
+    let next = (head + 1) % RX_SIZE;
+    if next == RX_TAIL.load(Ordering::Acquire) {
+        RX_OVERRUNS.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    RX_BUF[head].store(b, Ordering::Relaxed);
+    RX_HEAD.store(next, Ordering::Release);
+    RX_TOTAL.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Takes one received byte, if any.
+pub fn try_getc() -> Option<u8> {
+    let tail = RX_TAIL.load(Ordering::Relaxed);
+    if tail == RX_HEAD.load(Ordering::Acquire) {
+        return None;
+    }
+    let b = RX_BUF[tail].load(Ordering::Relaxed);
+    RX_TAIL.store((tail + 1) % RX_SIZE, Ordering::Release);
+    Some(b)
+}
+
+/// Waits for a received byte, sleeping in `wfi` between interrupts.
+pub fn getc() -> u8 {
+    loop {
+        if let Some(b) = try_getc() {
+            return b;
+        }
+        // Mask IRQs while checking, so an interrupt between the check and `wfi` still wakes
+        // us: `wfi` wakes on a pending interrupt even when it is masked.
+        let was = arch::cpu::irq_disable();
+        if RX_HEAD.load(Ordering::Acquire) == RX_TAIL.load(Ordering::Relaxed) {
+            arch::cpu::wait_for_interrupt();
+        }
+        arch::cpu::irq_restore(was);
+    }
+}
+
+/// Received-byte counters: total and dropped for lack of space.
+pub fn rx_stats() -> (u64, u64) {
+    (RX_TOTAL.load(Ordering::Relaxed), RX_OVERRUNS.load(Ordering::Relaxed))
+}

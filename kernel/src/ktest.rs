@@ -1,0 +1,189 @@
+//! In-kernel tests.
+//!
+//! A test is a plain function declared with [`ktest!`](crate::ktest); the macro puts a
+//! [`Test`] record into the `.ktests` linker section, so tests are collected without a
+//! hand-kept list. Booting with `-append ktest` (or `ktest=FILTER`) runs every test (whose
+//! name contains FILTER), each inside a recovery point with a timeout, prints one line per
+//! test and a closing `N passed, N failed`, then exits QEMU through semihosting with
+//! status 0 or 1.
+
+use crate::recovery::{self, Abandoned};
+use crate::{print, println};
+
+/// What a test expects to happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Returns normally.
+    Pass,
+    /// Takes a synchronous exception.
+    Fault,
+    /// Panics.
+    Panic,
+}
+
+/// A registered test.
+#[repr(C)]
+pub struct Test {
+    /// `module::path::name`.
+    pub name: &'static str,
+    /// The test body.
+    pub func: fn(),
+    /// Expected outcome.
+    pub expect: Expect,
+}
+
+/// Declares an in-kernel test: `ktest!(fn name() { ... });`, optionally preceded by
+/// `#[should_fault]` or `#[should_panic]`.
+#[macro_export]
+macro_rules! ktest {
+    (#[should_fault] fn $name:ident() $body:block) => { $crate::ktest!(@ $name, $crate::ktest::Expect::Fault, $body); };
+    (#[should_panic] fn $name:ident() $body:block) => { $crate::ktest!(@ $name, $crate::ktest::Expect::Panic, $body); };
+    (fn $name:ident() $body:block) => { $crate::ktest!(@ $name, $crate::ktest::Expect::Pass, $body); };
+    (@ $name:ident, $expect:expr, $body:block) => {
+        #[inline(never)]
+        fn $name() $body
+        const _: () = {
+            #[link_section = ".ktests"]
+            #[used]
+            static TEST: $crate::ktest::Test = $crate::ktest::Test {
+                name: concat!(module_path!(), "::", stringify!($name)),
+                func: $name,
+                expect: $expect,
+            };
+        };
+    };
+}
+
+extern "C" {
+    static __ktests_start: u8;
+    static __ktests_end: u8;
+}
+
+/// Every registered test.
+pub fn all() -> &'static [Test] {
+    // SAFETY: the linker script brackets `.ktests`, which holds only `Test` records emitted
+    // by `ktest!` (8-byte aligned, contiguous).
+    unsafe {
+        let start = core::ptr::addr_of!(__ktests_start) as *const Test;
+        let end = core::ptr::addr_of!(__ktests_end) as *const Test;
+        let n = (end as usize - start as usize) / core::mem::size_of::<Test>();
+        core::slice::from_raw_parts(start, n)
+    }
+}
+
+/// Parses `ktest` / `ktest=FILTER` out of the boot arguments.
+pub fn requested(bootargs: &str) -> Option<&str> {
+    bootargs.split_whitespace().find_map(|a| {
+        if a == "ktest" {
+            Some("")
+        } else {
+            a.strip_prefix("ktest=")
+        }
+    })
+}
+
+/// Timeout per test.
+const TIMEOUT_TICKS: u64 = 10 * crate::irq::HZ;
+
+/// Runs the tests and exits QEMU.
+pub fn run_all(filter: &str) -> ! {
+    let tests = all();
+    let (mut passed, mut failed) = (0u32, 0u32);
+    println!("running {} kernel tests", tests.iter().filter(|t| t.name.contains(filter)).count());
+    for t in tests.iter().filter(|t| t.name.contains(filter)) {
+        print!("ktest {} ... ", t.name);
+        let heap_before = crate::mem::heap_stats().0;
+        let outcome = recovery::run(false, TIMEOUT_TICKS, t.func);
+        let verdict: Result<(), &str> = match (t.expect, outcome) {
+            (Expect::Pass, Ok(())) => Ok(()),
+            (Expect::Fault, Err(Abandoned::Fault { .. })) => Ok(()),
+            (Expect::Panic, Err(Abandoned::Panic)) => Ok(()),
+            (_, Err(Abandoned::Timeout)) => Err("timed out"),
+            (Expect::Pass, Err(Abandoned::Fault { .. })) => Err("unexpected fault"),
+            (Expect::Pass, Err(Abandoned::Panic)) => Err("panicked"),
+            (_, Ok(())) => Err("returned, but a fault or panic was expected"),
+            (Expect::Fault, Err(_)) => Err("panicked, but a fault was expected"),
+            (Expect::Panic, Err(_)) => Err("faulted, but a panic was expected"),
+        };
+        let leaked = crate::mem::heap_stats().0.saturating_sub(heap_before);
+        match verdict {
+            Ok(()) => {
+                passed += 1;
+                println!("ok");
+            }
+            Err(why) => {
+                failed += 1;
+                println!("FAILED ({why})");
+                if let Err(Abandoned::Fault { esr, far, pc }) = outcome {
+                    println!("    esr {esr:#x} far {far:#x} pc {pc:#x}");
+                }
+            }
+        }
+        let _ = leaked;
+    }
+    println!("{passed} passed, {failed} failed");
+    crate::irq::shutdown();
+    let _ = boards::semihosting::exit(if failed == 0 { 0 } else { 1 });
+    println!("(semihosting unavailable: halting)");
+    loop {
+        arch::cpu::wait_for_interrupt();
+    }
+}
+
+// ---- Tests of the foundation itself -------------------------------------------------------
+
+ktest!(fn brk_is_handled_and_returns() {
+    let before = crate::trap::BRK_COUNT.load(core::sync::atomic::Ordering::Relaxed);
+    arch::cpu::breakpoint();
+    let after = crate::trap::BRK_COUNT.load(core::sync::atomic::Ordering::Relaxed);
+    assert_eq!(after, before + 1);
+});
+
+ktest!(fn svc_is_handled_and_returns() {
+    assert_eq!(arch::cpu::supervisor_call(), crate::trap::SVC_REPLY);
+});
+
+ktest!(#[should_fault] fn null_read_faults() {
+    // SAFETY: deliberately reads page 0, which is unmapped; the fault is the test.
+    let v = unsafe { core::ptr::read_volatile(core::hint::black_box(0usize) as *const u64) };
+    core::hint::black_box(v);
+});
+
+ktest!(#[should_panic] fn panics_are_caught() {
+    let v: Option<u32> = core::hint::black_box(None);
+    v.expect("deliberate");
+});
+
+ktest!(fn probe_reports_unmapped_memory() {
+    assert_eq!(arch::probe::read_u64(0), None);
+    assert_eq!(arch::probe::read_u64(crate::mem::sym::__boot_stack_guard()), None);
+    assert!(arch::probe::read_u64(crate::mem::sym::__kernel_start()).is_some());
+});
+
+ktest!(fn text_is_not_writable_and_rodata_is_read_only() {
+    let text = crate::mem::sym::__kernel_start();
+    let ro = crate::mem::sym::__rodata_start();
+    // SAFETY: these stores must fail; if they succeeded the test fails anyway.
+    unsafe {
+        assert!(!arch::probe::write_u8(text, 0));
+        assert!(!arch::probe::write_u8(ro, 0));
+    }
+});
+
+ktest!(fn heap_allocates_and_frees() {
+    let before = crate::mem::heap_stats().0;
+    {
+        let mut v = alloc::vec::Vec::new();
+        for i in 0..10_000u32 {
+            v.push(i);
+        }
+        assert_eq!(v.iter().map(|&x| x as u64).sum::<u64>(), 49_995_000);
+    }
+    assert_eq!(crate::mem::heap_stats().0, before);
+});
+
+ktest!(fn tick_advances() {
+    let t = crate::irq::ticks();
+    boards::timer::delay_us(30_000);
+    assert!(crate::irq::ticks() > t, "no timer interrupts");
+});

@@ -1,0 +1,95 @@
+//! Recovery points: run code so that a fault, panic or timeout abandons it instead of
+//! stopping the kernel. Used by the in-kernel test runner (and by module containment).
+
+use arch::recover::{self, JumpBuf};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+/// How an abandoned call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abandoned {
+    /// A synchronous exception (or SError) in thread context.
+    Fault {
+        /// ESR_EL1.
+        esr: u64,
+        /// FAR_EL1.
+        far: u64,
+        /// Faulting pc.
+        pc: u64,
+    },
+    /// A Rust panic.
+    Panic,
+    /// The deadline passed.
+    Timeout,
+}
+
+/// An armed recovery point.
+pub struct Point {
+    jb: JumpBuf,
+    prev: *mut Point,
+    /// Print the full oops before recovering.
+    pub report: bool,
+    /// Tick count at which the call is abandoned (0: never).
+    pub deadline: u64,
+    result: Option<Abandoned>,
+}
+
+static CURRENT: AtomicPtr<Point> = AtomicPtr::new(core::ptr::null_mut());
+static RECOVERED: AtomicU64 = AtomicU64::new(0);
+
+/// Runs `f`; returns `Err` with the reason when it was abandoned.
+pub fn run<F: FnMut()>(report: bool, timeout_ticks: u64, f: F) -> Result<(), Abandoned> {
+    let deadline = if timeout_ticks == 0 { 0 } else { crate::irq::ticks() + timeout_ticks };
+    let mut point = Point { jb: JumpBuf::default(), prev: CURRENT.load(Ordering::Acquire), report, deadline, result: None };
+    let p: *mut Point = &mut point;
+    CURRENT.store(p, Ordering::Release);
+    // SAFETY: `p` points at `point`, which outlives the catch call; the pointer is removed
+    // from CURRENT before `point` goes out of scope.
+    let code = recover::catch(unsafe { &mut (*p).jb }, f);
+    // SAFETY: as above; `p` is still valid here.
+    let prev = unsafe { (*p).prev };
+    CURRENT.store(prev, Ordering::Release);
+    if code == 0 {
+        Ok(())
+    } else {
+        // SAFETY: as above.
+        Err(unsafe { (*p).result }.unwrap_or(Abandoned::Panic))
+    }
+}
+
+/// The innermost armed point, if any: whether it wants a report, and its deadline.
+pub fn current() -> Option<(bool, u64)> {
+    let p = CURRENT.load(Ordering::Acquire);
+    // SAFETY: a non-null CURRENT points at a live `Point` on a stack below us (see `run`).
+    (!p.is_null()).then(|| unsafe { ((*p).report, (*p).deadline) })
+}
+
+/// From the trap handler: abandon the innermost point by redirecting `frame`.
+/// Returns false when no point is armed or the frame is not from thread context.
+pub fn redirect(frame: &mut arch::TrapFrame, why: Abandoned) -> bool {
+    let p = CURRENT.load(Ordering::Acquire);
+    if p.is_null() || !frame.from_thread() {
+        return false;
+    }
+    // SAFETY: `p` is live (see `run`) and belongs to a catch call on the interrupted
+    // thread's stack; the frame is from thread context, as checked.
+    unsafe {
+        (*p).result = Some(why);
+        recover::redirect(frame, &(*p).jb, 1);
+    }
+    RECOVERED.fetch_add(1, Ordering::Relaxed);
+    true
+}
+
+/// From the panic handler (thread context): abandon the innermost point.
+pub fn longjmp_from_panic() {
+    let p = CURRENT.load(Ordering::Acquire);
+    if p.is_null() {
+        return;
+    }
+    RECOVERED.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: `p` is live and its catch call is running below us on this stack.
+    unsafe {
+        (*p).result = Some(Abandoned::Panic);
+        recover::longjmp(&(*p).jb, 1);
+    }
+}

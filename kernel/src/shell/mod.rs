@@ -1,0 +1,238 @@
+//! The serial shell: a line editor and a command registry.
+//!
+//! Editing keys: Backspace/DEL erases, Ctrl-U kills the line, Ctrl-C cancels it, Up/Down
+//! walk the history. Bytes that are not printable ASCII are ignored, and a line longer than
+//! [`MAX_LINE`] rings the bell instead of growing, so pasted or binary input can neither
+//! crash nor wedge the shell.
+
+mod builtins;
+
+use crate::{print, println};
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use spin::Mutex;
+
+/// Longest accepted command line.
+pub const MAX_LINE: usize = 512;
+const HISTORY: usize = 32;
+/// The prompt.
+pub const PROMPT: &str = "> ";
+
+/// A shell command handler: gets the arguments after the command name.
+pub type Handler = fn(args: &[&str]) -> Result<(), String>;
+
+/// A registered command.
+#[derive(Clone)]
+pub struct Command {
+    /// Name typed at the prompt.
+    pub name: String,
+    /// One-line help.
+    pub help: String,
+    /// The handler.
+    pub handler: Handler,
+}
+
+static COMMANDS: Mutex<Vec<Command>> = Mutex::new(Vec::new());
+
+/// Why a command could not be registered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RegisterError {
+    /// The name is already taken.
+    Exists,
+    /// Empty, too long, or contains whitespace or control characters.
+    BadName,
+}
+
+impl core::fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            RegisterError::Exists => "a command with that name exists",
+            RegisterError::BadName => "bad command name",
+        })
+    }
+}
+
+/// Adds a command to the registry.
+pub fn register(name: &str, help: &str, handler: Handler) -> Result<(), RegisterError> {
+    if name.is_empty() || name.len() > 32 || !name.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(RegisterError::BadName);
+    }
+    let mut cmds = COMMANDS.lock();
+    if cmds.iter().any(|c| c.name == name) {
+        return Err(RegisterError::Exists);
+    }
+    cmds.push(Command { name: name.into(), help: help.into(), handler });
+    cmds.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(())
+}
+
+/// Removes a command; returns whether it existed.
+pub fn unregister(name: &str) -> bool {
+    let mut cmds = COMMANDS.lock();
+    let before = cmds.len();
+    cmds.retain(|c| c.name != name);
+    cmds.len() != before
+}
+
+/// A snapshot of the registry.
+pub fn commands() -> Vec<Command> {
+    COMMANDS.lock().clone()
+}
+
+/// Runs one command line. Unknown commands get a clear error.
+pub fn dispatch(line: &str) {
+    let args: Vec<&str> = line.split_whitespace().collect();
+    let Some((&name, rest)) = args.split_first() else { return };
+    let handler = COMMANDS.lock().iter().find(|c| c.name == name).map(|c| c.handler);
+    match handler {
+        Some(h) => {
+            if let Err(e) = h(rest) {
+                println!("{name}: {e}");
+            }
+        }
+        None => println!("{name}: unknown command (type 'help' for the list)"),
+    }
+}
+
+/// The line editor's state.
+pub struct Editor {
+    line: String,
+    history: VecDeque<String>,
+    /// Position while browsing history (None: editing a new line).
+    browse: Option<usize>,
+    escape: u8,
+}
+
+/// What a key did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Keep reading.
+    None,
+    /// A complete line.
+    Line(String),
+}
+
+impl Default for Editor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Editor {
+    /// An empty editor.
+    pub fn new() -> Editor {
+        Editor { line: String::new(), history: VecDeque::new(), browse: None, escape: 0 }
+    }
+
+    fn replace_line(&mut self, new: String) {
+        for _ in 0..self.line.len() {
+            print!("\x08 \x08");
+        }
+        print!("{new}");
+        self.line = new;
+    }
+
+    /// Feeds one received byte; echoes as a terminal expects.
+    pub fn feed(&mut self, b: u8) -> Event {
+        // ANSI escape sequences: ESC [ A (up), ESC [ B (down); others are swallowed.
+        match (self.escape, b) {
+            (0, 0x1b) => {
+                self.escape = 1;
+                return Event::None;
+            }
+            (1, b'[') | (1, b'O') => {
+                self.escape = 2;
+                return Event::None;
+            }
+            (1, _) => {
+                self.escape = 0;
+                return Event::None;
+            }
+            (2, b'0'..=b'9') | (2, b';') => return Event::None,
+            (2, code) => {
+                self.escape = 0;
+                match code {
+                    b'A' => self.history_step(true),
+                    b'B' => self.history_step(false),
+                    _ => {}
+                }
+                return Event::None;
+            }
+            _ => {}
+        }
+        match b {
+            b'\r' | b'\n' => {
+                println!();
+                let line = core::mem::take(&mut self.line);
+                self.browse = None;
+                if !line.trim().is_empty() && self.history.back() != Some(&line) {
+                    if self.history.len() == HISTORY {
+                        self.history.pop_front();
+                    }
+                    self.history.push_back(line.clone());
+                }
+                Event::Line(line)
+            }
+            0x7f | 0x08 => {
+                if self.line.pop().is_some() {
+                    print!("\x08 \x08");
+                }
+                Event::None
+            }
+            0x15 => {
+                self.replace_line(String::new());
+                Event::None
+            }
+            0x03 => {
+                println!("^C");
+                self.line.clear();
+                self.browse = None;
+                print!("{PROMPT}");
+                Event::None
+            }
+            0x20..=0x7e => {
+                if self.line.len() >= MAX_LINE {
+                    print!("\x07");
+                } else {
+                    self.line.push(b as char);
+                    print!("{}", b as char);
+                }
+                Event::None
+            }
+            _ => Event::None,
+        }
+    }
+
+    fn history_step(&mut self, older: bool) {
+        if self.history.is_empty() {
+            return;
+        }
+        let n = self.history.len();
+        let next = match (self.browse, older) {
+            (None, true) => Some(n - 1),
+            (None, false) => None,
+            (Some(0), true) => Some(0),
+            (Some(i), true) => Some(i - 1),
+            (Some(i), false) if i + 1 < n => Some(i + 1),
+            (Some(_), false) => None,
+        };
+        self.browse = next;
+        let text = next.and_then(|i| self.history.get(i).cloned()).unwrap_or_default();
+        self.replace_line(text);
+    }
+}
+
+/// The shell loop. Never returns.
+pub fn run() -> ! {
+    builtins::register_all();
+    let mut ed = Editor::new();
+    print!("{PROMPT}");
+    loop {
+        let b = crate::console::getc();
+        if let Event::Line(line) = ed.feed(b) {
+            dispatch(&line);
+            print!("{PROMPT}");
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The kernel's exception handler: fixups, expected traps, recovery, and oops reports.
+
+use crate::recovery::{self, Abandoned};
+use arch::exception::{Exception, Origin};
+use arch::{TrapFrame, TrapKind};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Immediate of the kernel's own handled `brk` (tests): execution resumes after it.
+pub const BRK_TEST_IMM: u64 = 0x1234;
+/// `svc` immediate answered by the handler (tests): x0 becomes [`SVC_REPLY`].
+pub const SVC_TEST_IMM: u64 = 0x42;
+/// The value the handler puts in x0 for the test `svc`.
+pub const SVC_REPLY: u64 = 0x5ec0_0042;
+
+/// Handled `brk`s so far.
+pub static BRK_COUNT: AtomicU64 = AtomicU64::new(0);
+/// Nesting depth of the trap handler (0: thread context).
+static DEPTH: AtomicU32 = AtomicU32::new(0);
+
+/// Whether the CPU is running an exception handler.
+pub fn in_exception() -> bool {
+    DEPTH.load(Ordering::Relaxed) > 0
+}
+
+const EC_UNKNOWN: u64 = 0x00;
+const EC_SVC64: u64 = 0x15;
+const EC_BRK64: u64 = 0x3c;
+
+/// Called by the vector code for every exception.
+#[no_mangle]
+extern "C" fn kernel_trap(frame: &mut TrapFrame, kind: u64) {
+    DEPTH.fetch_add(1, Ordering::Relaxed);
+    let kind = TrapKind(kind);
+    match kind.exception() {
+        Exception::Irq => irq(frame, kind),
+        Exception::Sync => sync(frame, kind),
+        Exception::Fiq | Exception::SError => fatal(frame, kind),
+    }
+    DEPTH.fetch_sub(1, Ordering::Relaxed);
+}
+
+fn irq(frame: &mut TrapFrame, kind: TrapKind) {
+    match crate::irq::handle() {
+        crate::irq::Handled::Done => {}
+        crate::irq::Handled::Tick => {
+            if kind.origin() == Origin::CurrentElSp0 {
+                if let Some((_, deadline)) = recovery::current() {
+                    if deadline != 0 && crate::irq::ticks() >= deadline {
+                        recovery::redirect(frame, Abandoned::Timeout);
+                    }
+                }
+            }
+        }
+        crate::irq::Handled::Unexpected(_) => fatal(frame, kind),
+    }
+}
+
+fn sync(frame: &mut TrapFrame, kind: TrapKind) {
+    if arch::exception::try_fixup(frame) {
+        return;
+    }
+    let iss = frame.esr & 0x1ff_ffff;
+    match frame.ec() {
+        EC_BRK64 if iss & 0xffff == BRK_TEST_IMM => {
+            BRK_COUNT.fetch_add(1, Ordering::Relaxed);
+            frame.elr += 4;
+            return;
+        }
+        EC_SVC64 if iss & 0xffff == SVC_TEST_IMM => {
+            frame.x[0] = SVC_REPLY;
+            return;
+        }
+        _ => {}
+    }
+    let _ = EC_UNKNOWN;
+    fatal(frame, kind)
+}
+
+/// An exception nobody handles: report it, then recover if a recovery point covers the
+/// interrupted thread code, else stop.
+fn fatal(frame: &mut TrapFrame, kind: TrapKind) {
+    let recoverable = kind.origin() == Origin::CurrentElSp0 && recovery::current().is_some();
+    let report = recovery::current().map(|(r, _)| r).unwrap_or(true);
+    if !recoverable || report {
+        crate::report::exception(frame, kind);
+    }
+    if recoverable {
+        let why = Abandoned::Fault { esr: frame.esr, far: frame.far, pc: frame.elr };
+        if recovery::redirect(frame, why) {
+            return;
+        }
+    }
+    crate::report::halt();
+}
