@@ -8,7 +8,7 @@
 //! 4. sets SP_EL1 to the exception stack and SP_EL0 to the boot stack, then selects SP_EL0
 //!    (`SPSel = 0`). Kernel threads run on SP_EL0 and every exception switches to SP_EL1, so
 //!    a thread stack overflow into its guard page is still reported from a good stack;
-//! 5. installs the vector table and calls `kernel_entry(dtb)`.
+//! 5. installs the vector table and calls `kernel_entry(dtb, entry_el)`.
 //!
 //! Linker-script symbols used: `__bss_start`, `__bss_end`, `__boot_stack_top`,
 //! `__exception_stack_top`.
@@ -19,6 +19,8 @@ core::arch::global_asm!(
     .global _start
 _start:
     mov     x19, x0                 // device tree pointer, when the loader passes one
+    mrs     x20, CurrentEL          // the EL we were entered at, for the banner
+    lsr     x20, x20, #2
     mrs     x1, mpidr_el1
     and     x1, x1, #0xff
     cbnz    x1, .Lpark
@@ -76,6 +78,7 @@ _start:
     mov     x29, xzr                // terminate the frame-record chain
     mov     x30, xzr
     mov     x0, x19
+    mov     x1, x20
     bl      kernel_entry
 .Lpark:
     wfe

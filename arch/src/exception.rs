@@ -91,9 +91,21 @@ impl TrapKind {
     /// A short name, e.g. `"EL1t sync"`.
     pub fn name(self) -> &'static str {
         const NAMES: [&str; 16] = [
-            "EL1t sync", "EL1t IRQ", "EL1t FIQ", "EL1t SError", "EL1h sync", "EL1h IRQ",
-            "EL1h FIQ", "EL1h SError", "EL0 64-bit sync", "EL0 64-bit IRQ", "EL0 64-bit FIQ",
-            "EL0 64-bit SError", "EL0 32-bit sync", "EL0 32-bit IRQ", "EL0 32-bit FIQ",
+            "EL1t sync",
+            "EL1t IRQ",
+            "EL1t FIQ",
+            "EL1t SError",
+            "EL1h sync",
+            "EL1h IRQ",
+            "EL1h FIQ",
+            "EL1h SError",
+            "EL0 64-bit sync",
+            "EL0 64-bit IRQ",
+            "EL0 64-bit FIQ",
+            "EL0 64-bit SError",
+            "EL0 32-bit sync",
+            "EL0 32-bit IRQ",
+            "EL0 32-bit FIQ",
             "EL0 32-bit SError",
         ];
         NAMES[(self.0 & 15) as usize]

@@ -6,7 +6,7 @@
 //! memory safely, and the non-local recovery used to contain faults.
 //!
 //! The crate does not know about boards or the kernel's policy. The kernel provides two
-//! symbols the assembly calls: `kernel_entry(dtb: usize) -> !` and
+//! symbols the assembly calls: `kernel_entry(dtb: usize, entry_el: u64) -> !` and
 //! `kernel_trap(frame: &mut TrapFrame, kind: u64)`.
 #![no_std]
 

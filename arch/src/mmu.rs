@@ -45,11 +45,20 @@ pub struct Perm {
 
 impl Perm {
     /// Read + execute (text).
-    pub const RX: Perm = Perm { write: false, exec: true };
+    pub const RX: Perm = Perm {
+        write: false,
+        exec: true,
+    };
     /// Read only, never executable (rodata).
-    pub const RO: Perm = Perm { write: false, exec: false };
+    pub const RO: Perm = Perm {
+        write: false,
+        exec: false,
+    };
     /// Read + write, never executable (data, bss, heap, stacks, MMIO).
-    pub const RW: Perm = Perm { write: true, exec: false };
+    pub const RW: Perm = Perm {
+        write: true,
+        exec: false,
+    };
 }
 
 /// Why a mapping request failed.
@@ -110,7 +119,12 @@ impl PageTables {
     /// the system, identity mapped (or the MMU off) and page aligned. Pages are zeroed as
     /// they are taken.
     pub unsafe fn new(pool: *mut u8, pages: usize) -> PageTables {
-        let mut pt = PageTables { pool: pool as *mut [u64; ENTRIES], pool_len: pages, used: 0, live: false };
+        let mut pt = PageTables {
+            pool: pool as *mut [u64; ENTRIES],
+            pool_len: pages,
+            used: 0,
+            live: false,
+        };
         let _root = pt.alloc_table();
         pt
     }
@@ -174,15 +188,32 @@ impl PageTables {
     }
 
     /// Maps `[va, va+len)` to `[pa, pa+len)`.
-    pub fn map(&mut self, va: u64, pa: u64, len: u64, mem: MemType, perm: Perm, blocks: bool) -> Result<(), MapError> {
-        if va % PAGE_SIZE != 0 || pa % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || va + len > (1 << VA_BITS) {
+    pub fn map(
+        &mut self,
+        va: u64,
+        pa: u64,
+        len: u64,
+        mem: MemType,
+        perm: Perm,
+        blocks: bool,
+    ) -> Result<(), MapError> {
+        if va % PAGE_SIZE != 0
+            || pa % PAGE_SIZE != 0
+            || len % PAGE_SIZE != 0
+            || va + len > (1 << VA_BITS)
+        {
             return Err(MapError::BadRange);
         }
         let bits = leaf_bits(mem, perm);
         let (mut va, mut pa, end) = (va, pa, va + len);
         while va < end {
             let l1e = Self::entry(self.root(), ((va >> 30) & 511) as usize);
-            if blocks && va % (1 << 30) == 0 && pa % (1 << 30) == 0 && end - va >= 1 << 30 && Self::read(l1e) & VALID == 0 {
+            if blocks
+                && va % (1 << 30) == 0
+                && pa % (1 << 30) == 0
+                && end - va >= 1 << 30
+                && Self::read(l1e) & VALID == 0
+            {
                 self.write(l1e, pa | bits);
                 va += 1 << 30;
                 pa += 1 << 30;
@@ -190,7 +221,12 @@ impl PageTables {
             }
             let l2 = self.next_table(l1e)?;
             let l2e = Self::entry(l2, ((va >> 21) & 511) as usize);
-            if blocks && va % (1 << 21) == 0 && pa % (1 << 21) == 0 && end - va >= 1 << 21 && Self::read(l2e) & VALID == 0 {
+            if blocks
+                && va % (1 << 21) == 0
+                && pa % (1 << 21) == 0
+                && end - va >= 1 << 21
+                && Self::read(l2e) & VALID == 0
+            {
                 self.write(l2e, pa | bits);
                 va += 1 << 21;
                 pa += 1 << 21;
@@ -223,7 +259,10 @@ impl PageTables {
         if v & TABLE_OR_PAGE == 0 {
             return Err(MapError::BlockInTheWay);
         }
-        Ok(Self::entry((v & ADDR_MASK) as *mut _, ((va >> 12) & 511) as usize))
+        Ok(Self::entry(
+            (v & ADDR_MASK) as *mut _,
+            ((va >> 12) & 511) as usize,
+        ))
     }
 
     /// Changes the permissions of page-mapped `[va, va+len)`.
@@ -238,7 +277,11 @@ impl PageTables {
             if v & VALID == 0 {
                 return Err(MapError::NotMapped);
             }
-            let mem = if v & (7 << 2) == ATTR_DEVICE { MemType::Device } else { MemType::Normal };
+            let mem = if v & (7 << 2) == ATTR_DEVICE {
+                MemType::Device
+            } else {
+                MemType::Normal
+            };
             self.write(e, (v & ADDR_MASK) | leaf_bits(mem, perm) | TABLE_OR_PAGE);
             a += PAGE_SIZE;
         }
@@ -264,7 +307,15 @@ impl PageTables {
     fn flush(&self) {
         if self.live {
             // SAFETY: TLB maintenance after descriptor writes; no memory is changed.
-            unsafe { core::arch::asm!("dsb ishst", "tlbi vmalle1is", "dsb ish", "isb", options(nostack)) };
+            unsafe {
+                core::arch::asm!(
+                    "dsb ishst",
+                    "tlbi vmalle1is",
+                    "dsb ish",
+                    "isb",
+                    options(nostack)
+                )
+            };
         }
     }
 
@@ -291,8 +342,21 @@ impl PageTables {
         );
         TTBR0_EL1.set_baddr(self.root_address());
         // SAFETY: barriers and a full local TLB invalidation before enabling translation.
-        unsafe { core::arch::asm!("dsb ish", "tlbi vmalle1", "dsb ish", "isb", options(nostack)) };
-        SCTLR_EL1.modify(SCTLR_EL1::M::Enable + SCTLR_EL1::C::Cacheable + SCTLR_EL1::I::Cacheable + SCTLR_EL1::SA::Enable);
+        unsafe {
+            core::arch::asm!(
+                "dsb ish",
+                "tlbi vmalle1",
+                "dsb ish",
+                "isb",
+                options(nostack)
+            )
+        };
+        SCTLR_EL1.modify(
+            SCTLR_EL1::M::Enable
+                + SCTLR_EL1::C::Cacheable
+                + SCTLR_EL1::I::Cacheable
+                + SCTLR_EL1::SA::Enable,
+        );
         barrier::isb(barrier::SY);
         self.live = true;
     }

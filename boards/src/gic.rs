@@ -82,9 +82,15 @@ pub enum GicConfig {
 /// A GICv2 or GICv3.
 pub enum Gic {
     /// GICv2.
-    V2 { dist: Mmio<DistRegs>, cpu: Mmio<CpuRegs> },
+    V2 {
+        dist: Mmio<DistRegs>,
+        cpu: Mmio<CpuRegs>,
+    },
     /// GICv3.
-    V3 { dist: Mmio<DistRegs>, redist: Mmio<RedistRegs> },
+    V3 {
+        dist: Mmio<DistRegs>,
+        redist: Mmio<RedistRegs>,
+    },
 }
 
 macro_rules! sysreg_write {
@@ -109,8 +115,14 @@ impl Gic {
         // SAFETY: forwarded to the caller's contract.
         unsafe {
             match cfg {
-                GicConfig::V2 { dist, cpu } => Gic::V2 { dist: Mmio::new(dist), cpu: Mmio::new(cpu) },
-                GicConfig::V3 { dist, redist } => Gic::V3 { dist: Mmio::new(dist), redist: Mmio::new(redist) },
+                GicConfig::V2 { dist, cpu } => Gic::V2 {
+                    dist: Mmio::new(dist),
+                    cpu: Mmio::new(cpu),
+                },
+                GicConfig::V3 { dist, redist } => Gic::V3 {
+                    dist: Mmio::new(dist),
+                    redist: Mmio::new(redist),
+                },
             }
         }
     }
@@ -150,7 +162,7 @@ impl Gic {
                     r.set(u32::MAX);
                 }
                 dist.CTLR.set((1 << 4) | (1 << 1)); // ARE, EnableGrp1
-                // Wake this CPU's redistributor.
+                                                    // Wake this CPU's redistributor.
                 let w = redist.WAKER.get();
                 redist.WAKER.set(w & !(1 << 1));
                 while redist.WAKER.get() & (1 << 2) != 0 {
@@ -165,7 +177,7 @@ impl Gic {
                 sysreg_write!("S3_0_C4_C6_0", 0xffu64); // ICC_PMR_EL1
                 sysreg_write!("S3_0_C12_C12_3", 0u64); // ICC_BPR1_EL1
                 sysreg_write!("S3_0_C12_C12_7", 1u64); // ICC_IGRPEN1_EL1
-                // SAFETY: synchronise.
+                                                       // SAFETY: synchronise.
                 unsafe { core::arch::asm!("isb", options(nostack)) };
             }
         }

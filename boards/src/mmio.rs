@@ -20,7 +20,10 @@ impl<T> Mmio<T> {
     /// as `T`, valid for the life of the system, with no other owner doing conflicting
     /// read-modify-write sequences.
     pub const unsafe fn new(base: usize) -> Self {
-        Mmio { base, _t: PhantomData }
+        Mmio {
+            base,
+            _t: PhantomData,
+        }
     }
 
     /// The block's base address.

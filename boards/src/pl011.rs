@@ -93,7 +93,9 @@ impl Pl011 {
     /// `base` must be a mapped PL011, owned by the returned driver.
     pub const unsafe fn new(base: usize) -> Pl011 {
         // SAFETY: forwarded to the caller's contract.
-        Pl011 { regs: unsafe { Mmio::new(base) } }
+        Pl011 {
+            regs: unsafe { Mmio::new(base) },
+        }
     }
 
     /// The register block's address.
@@ -108,10 +110,14 @@ impl Pl011 {
         self.regs.ICR.set(0x7ff);
         self.regs.IBRD.write(IBRD::BAUD_DIVINT.val(13));
         self.regs.FBRD.write(FBRD::BAUD_DIVFRAC.val(1));
-        self.regs.LCR_H.write(LCR_H::WLEN::EightBit + LCR_H::FEN::FifosEnabled);
+        self.regs
+            .LCR_H
+            .write(LCR_H::WLEN::EightBit + LCR_H::FEN::FifosEnabled);
         self.regs.IFLS.write(IFLS::RXIFLSEL::OneEighth);
         self.regs.IMSC.write(INT::RXIM::SET + INT::RTIM::SET);
-        self.regs.CR.write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
+        self.regs
+            .CR
+            .write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
     }
 
     /// Sends one byte, waiting for FIFO space.
@@ -142,6 +148,8 @@ impl Pl011 {
 
     /// Acknowledges the receive interrupts (after draining).
     pub fn ack_rx(&self) {
-        self.regs.ICR.write(INT::RXIM::SET + INT::RTIM::SET + INT::OEIM::SET);
+        self.regs
+            .ICR
+            .write(INT::RXIM::SET + INT::RTIM::SET + INT::OEIM::SET);
     }
 }

@@ -63,7 +63,9 @@ pub enum Error {
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Error::Unavailable => f.write_str("semihosting is not enabled (start QEMU with -semihosting)"),
+            Error::Unavailable => {
+                f.write_str("semihosting is not enabled (start QEMU with -semihosting)")
+            }
             Error::Host(2) => f.write_str("no such file on the host (errno 2)"),
             Error::Host(13) => f.write_str("permission denied on the host (errno 13)"),
             Error::Host(e) => write!(f, "host error, errno {e}"),

@@ -14,7 +14,9 @@ pub struct Timer {
 impl Timer {
     /// A timer firing `hz` times per second.
     pub fn new(hz: u64) -> Timer {
-        Timer { interval: CNTFRQ_EL0.get() / hz.max(1) }
+        Timer {
+            interval: CNTFRQ_EL0.get() / hz.max(1),
+        }
     }
 
     /// Arms the next tick and enables the timer.

@@ -16,7 +16,10 @@ pub struct SmallStr<const N: usize> {
 impl<const N: usize> SmallStr<N> {
     /// An empty string.
     pub const fn new() -> Self {
-        SmallStr { buf: [0; N], len: 0 }
+        SmallStr {
+            buf: [0; N],
+            len: 0,
+        }
     }
 
     /// Copies `s`, truncated at a character boundary to fit.
@@ -87,10 +90,16 @@ impl BoardInfo {
     pub fn fallback() -> BoardInfo {
         BoardInfo {
             model: SmallStr::from("qemu-virt (no device tree)"),
-            ram: Range { base: RAM_BASE, size: 128 << 20 },
+            ram: Range {
+                base: RAM_BASE,
+                size: 128 << 20,
+            },
             uart: UART_BASE,
             uart_intid: 33,
-            gic: GicConfig::V2 { dist: 0x0800_0000, cpu: 0x0801_0000 },
+            gic: GicConfig::V2 {
+                dist: 0x0800_0000,
+                cpu: 0x0801_0000,
+            },
             psci: Conduit::Hvc,
             bootargs: SmallStr::new(),
             cpus: 1,
@@ -117,7 +126,10 @@ impl BoardInfo {
         if let Some(mem) = fdt.find_node("/memory") {
             if let Some(r) = mem.reg().and_then(|mut r| r.next()) {
                 if let Some(size) = r.size {
-                    info.ram = Range { base: r.starting_address as u64, size: size as u64 };
+                    info.ram = Range {
+                        base: r.starting_address as u64,
+                        size: size as u64,
+                    };
                 }
             }
         }
@@ -132,17 +144,27 @@ impl BoardInfo {
         if let Some(gic) = fdt.find_compatible(&["arm,gic-v3"]) {
             let mut regs = gic.reg().into_iter().flatten();
             if let (Some(d), Some(r)) = (regs.next(), regs.next()) {
-                info.gic = GicConfig::V3 { dist: d.starting_address as usize, redist: r.starting_address as usize };
+                info.gic = GicConfig::V3 {
+                    dist: d.starting_address as usize,
+                    redist: r.starting_address as usize,
+                };
             }
         } else if let Some(gic) = fdt.find_compatible(&["arm,cortex-a15-gic", "arm,gic-400"]) {
             let mut regs = gic.reg().into_iter().flatten();
             if let (Some(d), Some(c)) = (regs.next(), regs.next()) {
-                info.gic = GicConfig::V2 { dist: d.starting_address as usize, cpu: c.starting_address as usize };
+                info.gic = GicConfig::V2 {
+                    dist: d.starting_address as usize,
+                    cpu: c.starting_address as usize,
+                };
             }
         }
         if let Some(psci) = fdt.find_node("/psci") {
             if let Some(m) = psci.property("method").and_then(|p| p.as_str()) {
-                info.psci = if m == "smc" { Conduit::Smc } else { Conduit::Hvc };
+                info.psci = if m == "smc" {
+                    Conduit::Smc
+                } else {
+                    Conduit::Hvc
+                };
             }
         }
         if let Some(chosen) = fdt.find_node("/chosen") {
@@ -170,7 +192,11 @@ impl BoardInfo {
 
 /// Decodes the first GIC `interrupts` specifier (type, number, flags) into an interrupt ID.
 fn intid(cells: &[u8]) -> Option<u32> {
-    let cell = |i: usize| cells.get(i * 4..i * 4 + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let cell = |i: usize| {
+        cells
+            .get(i * 4..i * 4 + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
     let (kind, num) = (cell(0)?, cell(1)?);
     match kind {
         0 => Some(32 + num),

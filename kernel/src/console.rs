@@ -2,7 +2,7 @@
 
 use boards::pl011::Pl011;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use spin::Mutex;
 
 static UART: Mutex<Option<Pl011>> = Mutex::new(None);
@@ -152,5 +152,8 @@ pub fn getc() -> u8 {
 
 /// Received-byte counters: total and dropped for lack of space.
 pub fn rx_stats() -> (u64, u64) {
-    (RX_TOTAL.load(Ordering::Relaxed), RX_OVERRUNS.load(Ordering::Relaxed))
+    (
+        RX_TOTAL.load(Ordering::Relaxed),
+        RX_OVERRUNS.load(Ordering::Relaxed),
+    )
 }

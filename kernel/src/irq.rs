@@ -49,7 +49,9 @@ pub enum Handled {
 
 /// Acknowledges and handles one interrupt.
 pub fn handle() -> Handled {
-    let Some(gic) = GIC.get() else { return Handled::Unexpected(SPURIOUS) };
+    let Some(gic) = GIC.get() else {
+        return Handled::Unexpected(SPURIOUS);
+    };
     let id = gic.ack();
     if id >= SPURIOUS {
         SPURIOUS_COUNT.fetch_add(1, Ordering::Relaxed);

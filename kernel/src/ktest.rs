@@ -89,7 +89,10 @@ const TIMEOUT_TICKS: u64 = 10 * crate::irq::HZ;
 pub fn run_all(filter: &str) -> ! {
     let tests = all();
     let (mut passed, mut failed) = (0u32, 0u32);
-    println!("running {} kernel tests", tests.iter().filter(|t| t.name.contains(filter)).count());
+    println!(
+        "running {} kernel tests",
+        tests.iter().filter(|t| t.name.contains(filter)).count()
+    );
     for t in tests.iter().filter(|t| t.name.contains(filter)) {
         print!("ktest {} ... ", t.name);
         let heap_before = crate::mem::heap_stats().0;
@@ -132,58 +135,104 @@ pub fn run_all(filter: &str) -> ! {
 
 // ---- Tests of the foundation itself -------------------------------------------------------
 
-ktest!(fn brk_is_handled_and_returns() {
-    let before = crate::trap::BRK_COUNT.load(core::sync::atomic::Ordering::Relaxed);
-    arch::cpu::breakpoint();
-    let after = crate::trap::BRK_COUNT.load(core::sync::atomic::Ordering::Relaxed);
-    assert_eq!(after, before + 1);
-});
-
-ktest!(fn svc_is_handled_and_returns() {
-    assert_eq!(arch::cpu::supervisor_call(), crate::trap::SVC_REPLY);
-});
-
-ktest!(#[should_fault] fn null_read_faults() {
-    // SAFETY: deliberately reads page 0, which is unmapped; the fault is the test.
-    let v = unsafe { core::ptr::read_volatile(core::hint::black_box(0usize) as *const u64) };
-    core::hint::black_box(v);
-});
-
-ktest!(#[should_panic] fn panics_are_caught() {
-    let v: Option<u32> = core::hint::black_box(None);
-    v.expect("deliberate");
-});
-
-ktest!(fn probe_reports_unmapped_memory() {
-    assert_eq!(arch::probe::read_u64(0), None);
-    assert_eq!(arch::probe::read_u64(crate::mem::sym::__boot_stack_guard()), None);
-    assert!(arch::probe::read_u64(crate::mem::sym::__kernel_start()).is_some());
-});
-
-ktest!(fn text_is_not_writable_and_rodata_is_read_only() {
-    let text = crate::mem::sym::__kernel_start();
-    let ro = crate::mem::sym::__rodata_start();
-    // SAFETY: these stores must fail; if they succeeded the test fails anyway.
-    unsafe {
-        assert!(!arch::probe::write_u8(text, 0));
-        assert!(!arch::probe::write_u8(ro, 0));
+ktest!(
+    fn brk_is_handled_and_returns() {
+        let before = crate::trap::BRK_COUNT.load(core::sync::atomic::Ordering::Relaxed);
+        arch::cpu::breakpoint();
+        let after = crate::trap::BRK_COUNT.load(core::sync::atomic::Ordering::Relaxed);
+        assert_eq!(after, before + 1);
     }
-});
+);
 
-ktest!(fn heap_allocates_and_frees() {
-    let before = crate::mem::heap_stats().0;
-    {
-        let mut v = alloc::vec::Vec::new();
-        for i in 0..10_000u32 {
-            v.push(i);
+ktest!(
+    fn svc_is_handled_and_returns() {
+        assert_eq!(arch::cpu::supervisor_call(), crate::trap::SVC_REPLY);
+    }
+);
+
+ktest!(
+    #[should_fault]
+    fn null_read_faults() {
+        // SAFETY: deliberately reads page 0, which is unmapped; the fault is the test.
+        let v = unsafe { core::ptr::read_volatile(core::hint::black_box(0usize) as *const u64) };
+        core::hint::black_box(v);
+    }
+);
+
+ktest!(
+    #[should_panic]
+    fn panics_are_caught() {
+        let v: Option<u32> = core::hint::black_box(None);
+        v.expect("deliberate");
+    }
+);
+
+ktest!(
+    fn probe_reports_unmapped_memory() {
+        assert_eq!(arch::probe::read_u64(0), None);
+        assert_eq!(
+            arch::probe::read_u64(crate::mem::sym::__boot_stack_guard()),
+            None
+        );
+        assert!(arch::probe::read_u64(crate::mem::sym::__kernel_start()).is_some());
+    }
+);
+
+ktest!(
+    fn text_is_not_writable_and_rodata_is_read_only() {
+        let text = crate::mem::sym::__kernel_start();
+        let ro = crate::mem::sym::__rodata_start();
+        // SAFETY: these stores must fail; if they succeeded the test fails anyway.
+        unsafe {
+            assert!(!arch::probe::write_u8(text, 0));
+            assert!(!arch::probe::write_u8(ro, 0));
         }
-        assert_eq!(v.iter().map(|&x| x as u64).sum::<u64>(), 49_995_000);
     }
-    assert_eq!(crate::mem::heap_stats().0, before);
-});
+);
 
-ktest!(fn tick_advances() {
-    let t = crate::irq::ticks();
-    boards::timer::delay_us(30_000);
-    assert!(crate::irq::ticks() > t, "no timer interrupts");
-});
+ktest!(
+    fn heap_allocates_and_frees() {
+        let before = crate::mem::heap_stats().0;
+        {
+            let mut v = alloc::vec::Vec::new();
+            for i in 0..10_000u32 {
+                v.push(i);
+            }
+            assert_eq!(v.iter().map(|&x| x as u64).sum::<u64>(), 49_995_000);
+        }
+        assert_eq!(crate::mem::heap_stats().0, before);
+    }
+);
+
+ktest!(
+    fn tick_advances() {
+        let t = crate::irq::ticks();
+        boards::timer::delay_us(30_000);
+        assert!(crate::irq::ticks() > t, "no timer interrupts");
+    }
+);
+
+ktest!(
+    fn odd_device_trees_fall_back_with_a_warning() {
+        let Some(real) = crate::boot_dtb() else {
+            panic!("booted without a device tree")
+        };
+        let (info, warn) = crate::probe_board(Some(real));
+        assert!(warn.is_none() && info.from_dt);
+        // No tree at all.
+        let (info, warn) = crate::probe_board(None);
+        assert!(warn.is_some() && !info.from_dt && info.ram.size == 128 << 20);
+        // Truncated, and corrupted at many offsets: always a board, at worst the fallback.
+        let mut copy = alloc::vec::Vec::from(real);
+        let (_, warn) = crate::probe_board(Some(&copy[..40]));
+        assert!(warn.is_some());
+        let mut state = 0x1234_5678u32;
+        for _ in 0..64 {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let at = (state as usize >> 4) % copy.len();
+            copy[at] ^= (state >> 24) as u8 | 1;
+            let (info, _) = crate::probe_board(Some(&copy));
+            assert!(info.ram.size >= 16 << 20);
+        }
+    }
+);

@@ -49,9 +49,34 @@ fn find_dtb(x0: usize) -> Option<&'static [u8]> {
     None
 }
 
+/// Reads the board description from the device tree, falling back to the documented QEMU
+/// `virt` defaults (with a warning) when there is none or it cannot be parsed. Parsing runs
+/// under a recovery point, so even a tree that makes the parser panic or fault only costs a
+/// warning.
+pub fn probe_board(blob: Option<&[u8]>) -> (BoardInfo, Option<&'static str>) {
+    let Some(blob) = blob else {
+        return (
+            BoardInfo::fallback(),
+            Some("warning: no device tree found; using QEMU virt defaults (128 MiB)"),
+        );
+    };
+    let mut parsed = None;
+    let r = recovery::run(false, 0, || parsed = BoardInfo::from_fdt(blob));
+    match (r, parsed) {
+        (Ok(()), Some(info)) if info.ram.size >= 16 << 20 => (info, None),
+        (Ok(()), Some(_)) => (BoardInfo::fallback(), Some("warning: device tree has no usable memory node; using QEMU virt defaults (128 MiB)")),
+        _ => (BoardInfo::fallback(), Some("warning: device tree unreadable; using QEMU virt defaults (128 MiB)")),
+    }
+}
+
+/// The device tree the kernel booted with, if any.
+pub fn boot_dtb() -> Option<&'static [u8]> {
+    find_dtb(0)
+}
+
 /// Entered from the boot assembly on the boot stack, MMU off, IRQs masked.
 #[no_mangle]
-extern "C" fn kernel_entry(x0: usize) -> ! {
+extern "C" fn kernel_entry(x0: usize, entry_el: u64) -> ! {
     let t0 = boards::timer::uptime_us();
     // Early console at the documented address (the MMU is off, so accesses are device).
     console::init(boards::virt::UART_BASE as usize);
@@ -60,23 +85,8 @@ extern "C" fn kernel_entry(x0: usize) -> ! {
         report::halt();
     }
     let mut warnings: [Option<&str>; 2] = [None, None];
-    let info = match find_dtb(x0) {
-        Some(blob) => {
-            let mut parsed = None;
-            let r = recovery::run(false, 0, || parsed = BoardInfo::from_fdt(blob));
-            match (r, parsed) {
-                (Ok(()), Some(info)) => info,
-                _ => {
-                    warnings[0] = Some("warning: device tree unreadable; using QEMU virt defaults (128 MiB)");
-                    BoardInfo::fallback()
-                }
-            }
-        }
-        None => {
-            warnings[0] = Some("warning: no device tree found; using QEMU virt defaults (128 MiB)");
-            BoardInfo::fallback()
-        }
-    };
+    let (info, warning) = probe_board(find_dtb(x0));
+    warnings[0] = warning;
     let info = *BOARD.call_once(|| info);
     if info.uart != boards::virt::UART_BASE {
         console::init(info.uart as usize);
@@ -84,7 +94,10 @@ extern "C" fn kernel_entry(x0: usize) -> ! {
     let layout = match mem::init_ram(info.ram.base, info.ram.size) {
         Ok(l) => l,
         Err(e) => {
-            println!("warning: RAM {:#x}+{:#x} unusable ({e}); using 128 MiB", info.ram.base, info.ram.size);
+            println!(
+                "warning: RAM {:#x}+{:#x} unusable ({e}); using 128 MiB",
+                info.ram.base, info.ram.size
+            );
             warnings[1] = Some("warning: fell back to 128 MiB of RAM");
             match mem::init_ram(boards::virt::RAM_BASE, 128 << 20) {
                 Ok(l) => l,
@@ -96,7 +109,7 @@ extern "C" fn kernel_entry(x0: usize) -> ! {
         }
     };
     irq::init(info.gic, info.uart_intid);
-    banner(&info, &layout, t0);
+    banner(&info, &layout, t0, entry_el);
     for w in warnings.iter().flatten() {
         println!("{w}");
     }
@@ -107,20 +120,32 @@ extern "C" fn kernel_entry(x0: usize) -> ! {
     shell::run()
 }
 
-fn banner(info: &BoardInfo, layout: &mem::Layout, t0: u64) {
+fn banner(info: &BoardInfo, layout: &mem::Layout, t0: u64, entry_el: u64) {
     let (cpu, variant, rev) = arch::cpu::cpu_model();
     println!();
     println!("unikernel {RELEASE} (aarch64)");
-    println!("Board: {}{}", info.model.as_str(), if info.from_dt { " (DT)" } else { "" });
     println!(
-        "CPU: {cpu} r{variant}p{rev} (MIDR {:#010x}), {} cpu(s), EL{}",
+        "Board: {}{}",
+        info.model.as_str(),
+        if info.from_dt { " (DT)" } else { "" }
+    );
+    println!(
+        "CPU: {cpu} r{variant}p{rev} (MIDR {:#010x}), {} cpu(s), entered at EL{entry_el}, running at EL{}",
         arch::cpu::midr(),
         info.cpus,
         arch::cpu::current_el()
     );
-    println!("RAM: {} MiB at {:#x}; heap {} MiB; interrupt controller {}", layout.ram_size >> 20, layout.ram_base,
-        (layout.heap_end - layout.heap_start) >> 20, irq::controller_name());
-    println!("Booted in {} us. Type 'help' for commands.", boards::timer::uptime_us().saturating_sub(t0));
+    println!(
+        "RAM: {} MiB at {:#x}; heap {} MiB; interrupt controller {}",
+        layout.ram_size >> 20,
+        layout.ram_base,
+        (layout.heap_end - layout.heap_start) >> 20,
+        irq::controller_name()
+    );
+    println!(
+        "Booted in {} us. Type 'help' for commands.",
+        boards::timer::uptime_us().saturating_sub(t0)
+    );
 }
 
 /// Powers off through PSCI (QEMU exits with status 0).

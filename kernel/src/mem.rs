@@ -28,10 +28,23 @@ macro_rules! linker_addr {
 }
 
 linker_addr!(
-    __kernel_start, __text_end, __rodata_start, __rodata_end, __data_start, __data_end,
-    __boot_stack_guard, __boot_stack_bottom, __boot_stack_top, __exception_stack_guard,
-    __exception_stack_bottom, __exception_stack_top, __pt_pool_start, __pt_pool_end,
-    __kernel_end, __kallsyms_start, __kallsyms_end
+    __kernel_start,
+    __text_end,
+    __rodata_start,
+    __rodata_end,
+    __data_start,
+    __data_end,
+    __boot_stack_guard,
+    __boot_stack_bottom,
+    __boot_stack_top,
+    __exception_stack_guard,
+    __exception_stack_bottom,
+    __exception_stack_top,
+    __pt_pool_start,
+    __pt_pool_end,
+    __kernel_end,
+    __kallsyms_start,
+    __kallsyms_end
 );
 
 /// Size reserved for the module area, right after the kernel image.
@@ -61,7 +74,11 @@ pub static LAYOUT: spin::Once<Layout> = spin::Once::new();
 pub fn stacks() -> [(&'static str, u64, u64); 2] {
     [
         ("task", sym::__boot_stack_bottom(), sym::__boot_stack_top()),
-        ("exception", sym::__exception_stack_bottom(), sym::__exception_stack_top()),
+        (
+            "exception",
+            sym::__exception_stack_bottom(),
+            sym::__exception_stack_top(),
+        ),
     ]
 }
 
@@ -79,19 +96,57 @@ pub fn init_mmu() -> Result<(), MapError> {
     // SAFETY: the linker script reserves this pool for page tables only; the MMU is off.
     let mut pt = unsafe { PageTables::new(pool as *mut u8, pages) };
     // MMIO: the whole low GiB except page 0 (so NULL faults).
-    pt.map(PAGE_SIZE, PAGE_SIZE, (2 << 20) - PAGE_SIZE, MemType::Device, Perm::RW, false)?;
-    pt.map(2 << 20, 2 << 20, (1 << 30) - (2 << 20), MemType::Device, Perm::RW, true)?;
+    pt.map(
+        PAGE_SIZE,
+        PAGE_SIZE,
+        (2 << 20) - PAGE_SIZE,
+        MemType::Device,
+        Perm::RW,
+        false,
+    )?;
+    pt.map(
+        2 << 20,
+        2 << 20,
+        (1 << 30) - (2 << 20),
+        MemType::Device,
+        Perm::RW,
+        true,
+    )?;
     let ram = boards::virt::RAM_BASE;
     let k = sym::__kernel_start();
     // Device tree area below the image.
     pt.map(ram, ram, k - ram, MemType::Normal, Perm::RW, true)?;
-    pt.map(k, k, sym::__text_end() - k, MemType::Normal, Perm::RX, false)?;
-    pt.map(sym::__rodata_start(), sym::__rodata_start(), sym::__rodata_end() - sym::__rodata_start(), MemType::Normal, Perm::RO, false)?;
-    pt.map(sym::__data_start(), sym::__data_start(), sym::__data_end() - sym::__data_start(), MemType::Normal, Perm::RW, false)?;
+    pt.map(
+        k,
+        k,
+        sym::__text_end() - k,
+        MemType::Normal,
+        Perm::RX,
+        false,
+    )?;
+    pt.map(
+        sym::__rodata_start(),
+        sym::__rodata_start(),
+        sym::__rodata_end() - sym::__rodata_start(),
+        MemType::Normal,
+        Perm::RO,
+        false,
+    )?;
+    pt.map(
+        sym::__data_start(),
+        sym::__data_start(),
+        sym::__data_end() - sym::__data_start(),
+        MemType::Normal,
+        Perm::RW,
+        false,
+    )?;
     // Stacks, each with an unmapped guard page below it.
     let (b0, b1) = (sym::__boot_stack_bottom(), sym::__boot_stack_top());
     pt.map(b0, b0, b1 - b0, MemType::Normal, Perm::RW, false)?;
-    let (e0, e1) = (sym::__exception_stack_bottom(), sym::__exception_stack_top());
+    let (e0, e1) = (
+        sym::__exception_stack_bottom(),
+        sym::__exception_stack_top(),
+    );
     pt.map(e0, e0, e1 - e0, MemType::Normal, Perm::RW, false)?;
     let (p0, p1) = (sym::__pt_pool_start(), sym::__pt_pool_end());
     pt.map(p0, p0, p1 - p0, MemType::Normal, Perm::RW, false)?;
@@ -119,11 +174,28 @@ pub fn init_ram(ram_base: u64, ram_size: u64) -> Result<Layout, MapError> {
         pt.map(tail, tail, kend - tail, MemType::Normal, Perm::RW, false)?;
     }
     // The module area stays unmapped until a module is loaded into it (see `map_pages`).
-    pt.map(heap_start, heap_start, end - heap_start, MemType::Normal, Perm::RW, true)?;
+    pt.map(
+        heap_start,
+        heap_start,
+        end - heap_start,
+        MemType::Normal,
+        Perm::RW,
+        true,
+    )?;
     drop(guard);
     // SAFETY: [heap_start, end) is RAM mapped just above, used by nothing else.
-    unsafe { HEAP.lock().init(heap_start as usize, (end - heap_start) as usize) };
-    let layout = Layout { ram_base, ram_size, modules_start, modules_end, heap_start, heap_end: end };
+    unsafe {
+        HEAP.lock()
+            .init(heap_start as usize, (end - heap_start) as usize)
+    };
+    let layout = Layout {
+        ram_base,
+        ram_size,
+        modules_start,
+        modules_end,
+        heap_start,
+        heap_end: end,
+    };
     LAYOUT.call_once(|| layout);
     Ok(layout)
 }
@@ -131,25 +203,48 @@ pub fn init_ram(ram_base: u64, ram_size: u64) -> Result<Layout, MapError> {
 /// Heap statistics: (bytes in use, bytes allocated including rounding, total).
 pub fn heap_stats() -> (usize, usize, usize) {
     let h = HEAP.lock();
-    (h.stats_alloc_user(), h.stats_alloc_actual(), h.stats_total_bytes())
+    (
+        h.stats_alloc_user(),
+        h.stats_alloc_actual(),
+        h.stats_total_bytes(),
+    )
 }
 
 /// Maps page-granular normal memory (module area) with `perm`.
 pub fn map_pages(va: u64, len: u64, perm: Perm) -> Result<(), MapError> {
-    PAGE_TABLES.lock().as_mut().ok_or(MapError::NotMapped)?.map(va, va, len, MemType::Normal, perm, false)
+    PAGE_TABLES.lock().as_mut().ok_or(MapError::NotMapped)?.map(
+        va,
+        va,
+        len,
+        MemType::Normal,
+        perm,
+        false,
+    )
 }
 
 /// Unmaps page-granular memory (module area).
 pub fn unmap_pages(va: u64, len: u64) -> Result<(), MapError> {
-    PAGE_TABLES.lock().as_mut().ok_or(MapError::NotMapped)?.unmap(va, len)
+    PAGE_TABLES
+        .lock()
+        .as_mut()
+        .ok_or(MapError::NotMapped)?
+        .unmap(va, len)
 }
 
 /// Changes permissions of page-mapped memory (the module area).
 pub fn protect(va: u64, len: u64, perm: Perm) -> Result<(), MapError> {
-    PAGE_TABLES.lock().as_mut().ok_or(MapError::NotMapped)?.protect(va, len, perm)
+    PAGE_TABLES
+        .lock()
+        .as_mut()
+        .ok_or(MapError::NotMapped)?
+        .protect(va, len, perm)
 }
 
 /// Page-table pool usage: (used, total).
 pub fn table_usage() -> (usize, usize) {
-    PAGE_TABLES.lock().as_ref().map(|p| p.usage()).unwrap_or((0, 0))
+    PAGE_TABLES
+        .lock()
+        .as_ref()
+        .map(|p| p.usage())
+        .unwrap_or((0, 0))
 }

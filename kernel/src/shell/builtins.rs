@@ -29,7 +29,11 @@ fn help(_: &[&str]) -> Result<(), String> {
 
 fn version(_: &[&str]) -> Result<(), String> {
     let b = crate::board();
-    println!("unikernel {} (aarch64) on {}", crate::RELEASE, b.model.as_str());
+    println!(
+        "unikernel {} (aarch64) on {}",
+        crate::RELEASE,
+        b.model.as_str()
+    );
     Ok(())
 }
 
@@ -38,7 +42,12 @@ fn meminfo(_: &[&str]) -> Result<(), String> {
     let l = crate::mem::LAYOUT.get().copied().unwrap_or_default();
     let (pt_used, pt_total) = crate::mem::table_usage();
     println!("RAM:        {} KiB at {:#x}", l.ram_size >> 10, l.ram_base);
-    println!("Heap:       {} KiB total, {} bytes in use ({} bytes with rounding)", total >> 10, user, actual);
+    println!(
+        "Heap:       {} KiB total, {} bytes in use ({} bytes with rounding)",
+        total >> 10,
+        user,
+        actual
+    );
     println!("Heap area:  {:#x}-{:#x}", l.heap_start, l.heap_end);
     println!("Modules:    {:#x}-{:#x}", l.modules_start, l.modules_end);
     println!("Page tables: {pt_used}/{pt_total} pages");
@@ -49,7 +58,12 @@ fn meminfo(_: &[&str]) -> Result<(), String> {
 
 fn uptime(_: &[&str]) -> Result<(), String> {
     let us = boards::timer::uptime_us();
-    println!("up {}.{:06} s, {} ticks", us / 1_000_000, us % 1_000_000, crate::irq::ticks());
+    println!(
+        "up {}.{:06} s, {} ticks",
+        us / 1_000_000,
+        us % 1_000_000,
+        crate::irq::ticks()
+    );
     Ok(())
 }
 

@@ -62,7 +62,11 @@ pub fn register(name: &str, help: &str, handler: Handler) -> Result<(), Register
     if cmds.iter().any(|c| c.name == name) {
         return Err(RegisterError::Exists);
     }
-    cmds.push(Command { name: name.into(), help: help.into(), handler });
+    cmds.push(Command {
+        name: name.into(),
+        help: help.into(),
+        handler,
+    });
     cmds.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(())
 }
@@ -83,8 +87,14 @@ pub fn commands() -> Vec<Command> {
 /// Runs one command line. Unknown commands get a clear error.
 pub fn dispatch(line: &str) {
     let args: Vec<&str> = line.split_whitespace().collect();
-    let Some((&name, rest)) = args.split_first() else { return };
-    let handler = COMMANDS.lock().iter().find(|c| c.name == name).map(|c| c.handler);
+    let Some((&name, rest)) = args.split_first() else {
+        return;
+    };
+    let handler = COMMANDS
+        .lock()
+        .iter()
+        .find(|c| c.name == name)
+        .map(|c| c.handler);
     match handler {
         Some(h) => {
             if let Err(e) = h(rest) {
@@ -122,7 +132,12 @@ impl Default for Editor {
 impl Editor {
     /// An empty editor.
     pub fn new() -> Editor {
-        Editor { line: String::new(), history: VecDeque::new(), browse: None, escape: 0 }
+        Editor {
+            line: String::new(),
+            history: VecDeque::new(),
+            browse: None,
+            escape: 0,
+        }
     }
 
     fn replace_line(&mut self, new: String) {
@@ -218,7 +233,9 @@ impl Editor {
             (Some(_), false) => None,
         };
         self.browse = next;
-        let text = next.and_then(|i| self.history.get(i).cloned()).unwrap_or_default();
+        let text = next
+            .and_then(|i| self.history.get(i).cloned())
+            .unwrap_or_default();
         self.replace_line(text);
     }
 }
