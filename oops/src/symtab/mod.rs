@@ -1,0 +1,1001 @@
+//! The compact embedded symbol + line table ("kallsyms" for this kernel).
+//!
+//! # Format (version 1, all integers little-endian)
+//!
+//! ```text
+//! header (112 bytes)
+//!   0  magic        b"RKSYMTAB"
+//!   8  version      u16 (= 1)
+//!  10  header_len   u16 (= 112)
+//!  12  total_len    u32  bytes used by the table, header included
+//!  16  base         u64  address every stored address is relative to
+//!  24  nsyms        u32
+//!  28  nrows        u32  line-table rows
+//!  32  nfiles       u32
+//!  36  ntokens      u32
+//!  40  sym_block    u16  symbols per symbol block (1..=32)
+//!  42  line_block   u16  rows per line block (1..=1024)
+//!  44  line_shift   u8   line-table address deltas are stored >> line_shift
+//!  45  reserved     [u8; 3]
+//!  48  8 sections × (offset u32, length u32), offsets from the table start:
+//!      0 build id      raw bytes
+//!      1 tokens        ntokens × 3 bytes: two 12-bit fields (a, b);
+//!                      a == 0xFFF: literal byte b, else the token expands to a then b
+//!      2 symbol index  per block: first start u32, data offset u32, running max end u32
+//!                      (all addresses relative to `base`)
+//!      3 symbol data   per symbol: varint (delta << 2 | size_is_gap << 1 | is_func),
+//!                      [varint size unless size_is_gap], [varint shared prefix length
+//!                      with the previous name unless first of block], varint code length,
+//!                      codes
+//!      4 file index    (nfiles + 1) × u32 offsets into the file data
+//!      5 file data     token codes of the file names
+//!      6 line index    per block: first address u32, data offset u32
+//!      7 line data     per block: varint file, varint line for the first row, then per row
+//!                      one op byte: < 0xF0 = (addr delta - 1) * 12 + (line delta + 3) with
+//!                      addr delta 1..=20 (units of 1 << line_shift) and line delta -3..=8;
+//!                      0xF0 | flags: [varint file if bit 0], varint addr delta,
+//!                      varint line if bit 1 (absolute) else zigzag varint line delta.
+//! ```
+//!
+//! Names are compressed in two steps: within a symbol block each name stores only
+//! the part that differs from the previous name (front coding in address order:
+//! neighbouring symbols usually share their module path), and the remainders are
+//! encoded with a byte-pair-encoding token table of up to 4095 tokens (codes
+//! below 0xF0 take one byte, the others two). A token is either a literal byte or
+//! a pair of tokens, so the table costs 3 bytes per token.
+//!
+//! A row of the line table covers the addresses up to the next row; a row with
+//! line 0 means "no line information" (ends of DWARF sequences, gaps).
+//!
+//! Everything here is allocation-free and never panics, even when the table is
+//! garbage: every read is bounds-checked and every loop is bounded.
+
+use core::fmt;
+
+#[cfg(any(test, feature = "std"))]
+mod builder;
+#[cfg(any(test, feature = "std"))]
+mod kallsyms;
+#[cfg(test)]
+mod tests;
+
+#[cfg(any(test, feature = "std"))]
+pub use builder::{BuildError, TableBuilder, TableStats};
+#[cfg(any(test, feature = "std"))]
+pub use kallsyms::{kallsyms_baseline, kallsyms_baseline_size, KallsymsSize};
+
+/// Magic bytes at the start of a table.
+pub const MAGIC: [u8; 8] = *b"RKSYMTAB";
+/// Format version written and understood by this crate.
+pub const VERSION: u16 = 1;
+/// Size of the fixed header, section directory included.
+pub const HEADER_LEN: usize = 112;
+/// Largest number of symbols per symbol block.
+pub const MAX_SYM_BLOCK: usize = 32;
+/// Largest number of rows per line block.
+pub const MAX_LINE_BLOCK: usize = 1024;
+/// Largest number of tokens (ids 0..=0xFFE; 0xFFF marks a literal).
+pub const MAX_TOKENS: usize = 0xFFF;
+/// Deepest token nesting the decoder supports.
+pub const MAX_TOKEN_DEPTH: usize = 30;
+/// Names (and file names) are cut after this many bytes when decoding.
+pub const MAX_NAME_LEN: usize = 4096;
+
+pub(crate) const NSECT: usize = 8;
+pub(crate) const S_BUILD_ID: usize = 0;
+pub(crate) const S_TOKENS: usize = 1;
+pub(crate) const S_SYM_INDEX: usize = 2;
+pub(crate) const S_SYM_DATA: usize = 3;
+pub(crate) const S_FILE_INDEX: usize = 4;
+pub(crate) const S_FILE_DATA: usize = 5;
+pub(crate) const S_LINE_INDEX: usize = 6;
+pub(crate) const S_LINE_DATA: usize = 7;
+pub(crate) const SYM_INDEX_ENTRY: usize = 12;
+pub(crate) const LINE_INDEX_ENTRY: usize = 8;
+pub(crate) const LITERAL: u16 = 0xFFF;
+pub(crate) const ONE_BYTE_CODES: usize = 0xF0;
+pub(crate) const LINE_BASE: i64 = -3;
+pub(crate) const LINE_RANGE: i64 = 12;
+#[cfg(any(test, feature = "std"))]
+pub(crate) const ADDR_RANGE: u64 = 20;
+pub(crate) const OP_EXT: u8 = 0xF0;
+
+/// Why a byte buffer is not a valid table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatError {
+    /// The buffer is all zeros: the image's `.kallsyms` section was never patched
+    /// by `ksymgen`.
+    Unpatched,
+    /// The buffer is shorter than the header or than the length it declares.
+    Truncated {
+        /// Bytes the table needs.
+        needed: usize,
+        /// Bytes available.
+        available: usize,
+    },
+    /// The magic bytes are wrong.
+    BadMagic,
+    /// The format version is not supported.
+    UnsupportedVersion(u16),
+    /// A header field is out of its valid range.
+    BadHeader(&'static str),
+    /// A section lies outside the table or has the wrong length.
+    BadSection(&'static str),
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatError::Unpatched => {
+                f.write_str("symbol table is all zeros (image not patched by ksymgen)")
+            }
+            FormatError::Truncated { needed, available } => write!(
+                f,
+                "symbol table truncated: needs {needed} bytes, {available} available"
+            ),
+            FormatError::BadMagic => f.write_str("symbol table has a bad magic number"),
+            FormatError::UnsupportedVersion(v) => {
+                write!(
+                    f,
+                    "symbol table version {v} is not supported (expected {VERSION})"
+                )
+            }
+            FormatError::BadHeader(what) => write!(f, "symbol table header: bad {what}"),
+            FormatError::BadSection(what) => write!(f, "symbol table section {what} is invalid"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Small readers
+
+fn rd_u16(b: &[u8], at: usize) -> Option<u16> {
+    let s = b.get(at..at.checked_add(2)?)?;
+    Some(u16::from_le_bytes([s[0], s[1]]))
+}
+
+fn rd_u32(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at.checked_add(4)?)?;
+    let mut a = [0u8; 4];
+    a.copy_from_slice(s);
+    Some(u32::from_le_bytes(a))
+}
+
+fn rd_u64(b: &[u8], at: usize) -> Option<u64> {
+    let s = b.get(at..at.checked_add(8)?)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(s);
+    Some(u64::from_le_bytes(a))
+}
+
+/// A forward cursor over a byte slice; every read is checked.
+#[derive(Clone)]
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(b: &'a [u8], pos: usize) -> Self {
+        Cursor { b, pos }
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        let v = *self.b.get(self.pos)?;
+        self.pos += 1;
+        Some(v)
+    }
+
+    /// Unsigned LEB128, at most 10 bytes.
+    fn varint(&mut self) -> Option<u64> {
+        let mut v: u64 = 0;
+        let mut shift = 0u32;
+        loop {
+            let byte = self.byte()?;
+            if shift < 64 {
+                v |= u64::from(byte & 0x7F) << shift;
+            }
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+            shift += 7;
+            if shift >= 70 {
+                return None;
+            }
+        }
+    }
+
+    fn zigzag(&mut self) -> Option<i64> {
+        let v = self.varint()?;
+        Some(((v >> 1) as i64) ^ -((v & 1) as i64))
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.b.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The table
+
+/// A parsed, validated view of an embedded table. Cheap to copy.
+#[derive(Clone, Copy)]
+pub struct Table<'a> {
+    bytes: &'a [u8],
+    base: u64,
+    nsyms: u32,
+    nrows: u32,
+    nfiles: u32,
+    ntokens: u32,
+    sym_block: usize,
+    line_block: usize,
+    line_shift: u8,
+    sect: [(usize, usize); NSECT],
+}
+
+impl fmt::Debug for Table<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Table")
+            .field("len", &self.bytes.len())
+            .field("nsyms", &self.nsyms)
+            .field("nrows", &self.nrows)
+            .field("nfiles", &self.nfiles)
+            .field("ntokens", &self.ntokens)
+            .finish()
+    }
+}
+
+/// One decoded symbol record (internal).
+#[derive(Clone, Copy, Default)]
+struct RawSym {
+    start: u64,
+    size: u64,
+    is_func: bool,
+    prefix: u32,
+    code_off: usize,
+    code_len: usize,
+}
+
+type Block = [RawSym; MAX_SYM_BLOCK];
+
+impl<'a> Table<'a> {
+    /// Parses and validates a table. `bytes` may be longer than the table (the
+    /// rest of the reserved section is ignored).
+    pub fn parse(bytes: &'a [u8]) -> Result<Table<'a>, FormatError> {
+        let head = bytes.get(..HEADER_LEN).ok_or(FormatError::Truncated {
+            needed: HEADER_LEN,
+            available: bytes.len(),
+        })?;
+        if head.iter().all(|&b| b == 0) {
+            return Err(FormatError::Unpatched);
+        }
+        if head.get(..8) != Some(&MAGIC[..]) {
+            return Err(FormatError::BadMagic);
+        }
+        let bad = FormatError::BadHeader;
+        let version = rd_u16(head, 8).ok_or(bad("version"))?;
+        if version != VERSION {
+            return Err(FormatError::UnsupportedVersion(version));
+        }
+        if rd_u16(head, 10) != Some(HEADER_LEN as u16) {
+            return Err(bad("header length"));
+        }
+        let total = rd_u32(head, 12).ok_or(bad("total length"))? as usize;
+        if total < HEADER_LEN {
+            return Err(bad("total length"));
+        }
+        if total > bytes.len() {
+            return Err(FormatError::Truncated {
+                needed: total,
+                available: bytes.len(),
+            });
+        }
+        let bytes = bytes.get(..total).ok_or(bad("total length"))?;
+        let base = rd_u64(head, 16).ok_or(bad("base"))?;
+        let nsyms = rd_u32(head, 24).ok_or(bad("symbol count"))?;
+        let nrows = rd_u32(head, 28).ok_or(bad("row count"))?;
+        let nfiles = rd_u32(head, 32).ok_or(bad("file count"))?;
+        let ntokens = rd_u32(head, 36).ok_or(bad("token count"))?;
+        let sym_block = rd_u16(head, 40).ok_or(bad("symbol block size"))? as usize;
+        let line_block = rd_u16(head, 42).ok_or(bad("line block size"))? as usize;
+        let line_shift = *head.get(44).ok_or(bad("line shift"))?;
+        if sym_block == 0 || sym_block > MAX_SYM_BLOCK {
+            return Err(bad("symbol block size"));
+        }
+        if line_block == 0 || line_block > MAX_LINE_BLOCK {
+            return Err(bad("line block size"));
+        }
+        if line_shift > 8 {
+            return Err(bad("line shift"));
+        }
+        if ntokens as usize > MAX_TOKENS {
+            return Err(bad("token count"));
+        }
+        let mut sect = [(0usize, 0usize); NSECT];
+        for (i, s) in sect.iter_mut().enumerate() {
+            let off = rd_u32(head, 48 + 8 * i).ok_or(bad("section directory"))? as usize;
+            let len = rd_u32(head, 52 + 8 * i).ok_or(bad("section directory"))? as usize;
+            match off.checked_add(len) {
+                Some(end) if off >= HEADER_LEN && end <= total => *s = (off, len),
+                _ => return Err(FormatError::BadSection(SECTION_NAMES[i])),
+            }
+        }
+        let nblocks = (nsyms as usize).div_ceil(sym_block);
+        let nlblocks = (nrows as usize).div_ceil(line_block);
+        let want = [
+            (S_TOKENS, (ntokens as usize).checked_mul(3)),
+            (S_SYM_INDEX, nblocks.checked_mul(SYM_INDEX_ENTRY)),
+            (
+                S_FILE_INDEX,
+                (nfiles as usize)
+                    .checked_add(1)
+                    .and_then(|n| n.checked_mul(4)),
+            ),
+            (S_LINE_INDEX, nlblocks.checked_mul(LINE_INDEX_ENTRY)),
+        ];
+        for (s, len) in want {
+            if Some(sect[s].1) != len {
+                return Err(FormatError::BadSection(SECTION_NAMES[s]));
+            }
+        }
+        Ok(Table {
+            bytes,
+            base,
+            nsyms,
+            nrows,
+            nfiles,
+            ntokens,
+            sym_block,
+            line_block,
+            line_shift,
+            sect,
+        })
+    }
+
+    fn section(&self, s: usize) -> &'a [u8] {
+        let (off, len) = self.sect.get(s).copied().unwrap_or((0, 0));
+        self.bytes.get(off..off.saturating_add(len)).unwrap_or(&[])
+    }
+
+    /// Bytes the table occupies (header included).
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The build ID recorded by `ksymgen`.
+    pub fn build_id(&self) -> &'a [u8] {
+        self.section(S_BUILD_ID)
+    }
+
+    /// Number of symbols.
+    pub fn len(&self) -> usize {
+        self.nsyms as usize
+    }
+
+    /// True when the table holds no symbols.
+    pub fn is_empty(&self) -> bool {
+        self.nsyms == 0
+    }
+
+    /// Number of line-table rows.
+    pub fn line_rows(&self) -> usize {
+        self.nrows as usize
+    }
+
+    /// Number of distinct source file names.
+    pub fn file_count(&self) -> usize {
+        self.nfiles as usize
+    }
+
+    fn nblocks(&self) -> usize {
+        (self.nsyms as usize).div_ceil(self.sym_block)
+    }
+
+    /// (first start, data offset, running max end) of a symbol block; addresses absolute.
+    fn block_index(&self, b: usize) -> Option<(u64, usize, u64)> {
+        let idx = self.section(S_SYM_INDEX);
+        let at = b.checked_mul(SYM_INDEX_ENTRY)?;
+        let start = self.base.checked_add(u64::from(rd_u32(idx, at)?))?;
+        let data = rd_u32(idx, at + 4)? as usize;
+        let max_end = self.base.checked_add(u64::from(rd_u32(idx, at + 8)?))?;
+        Some((start, data, max_end))
+    }
+
+    /// Decodes symbol block `b` into `out`; returns the number of symbols.
+    fn decode_block(&self, b: usize, out: &mut Block) -> Option<usize> {
+        let (first, data_off, _) = self.block_index(b)?;
+        let count = if b + 1 == self.nblocks() {
+            (self.nsyms as usize).checked_sub(b.checked_mul(self.sym_block)?)?
+        } else {
+            self.sym_block
+        };
+        let count = count.min(MAX_SYM_BLOCK);
+        let next_start = if b + 1 < self.nblocks() {
+            Some(self.block_index(b + 1)?.0)
+        } else {
+            None
+        };
+        let data = self.section(S_SYM_DATA);
+        let mut c = Cursor::new(data, data_off);
+        let mut addr = first;
+        let mut pending_gap: Option<usize> = None;
+        for i in 0..count {
+            let h = c.varint()?;
+            addr = addr.checked_add(h >> 2)?;
+            if i == 0 && h >> 2 != 0 {
+                return None;
+            }
+            if let Some(p) = pending_gap.take() {
+                out[p].size = addr - out[p].start;
+            }
+            let is_func = h & 1 != 0;
+            let size = if h & 2 != 0 {
+                pending_gap = Some(i);
+                0
+            } else {
+                c.varint()?
+            };
+            let prefix = if i == 0 { 0 } else { c.varint()? };
+            let code_len = c.varint()?;
+            let code_len = usize::try_from(code_len).ok()?;
+            let code_off = c.pos;
+            c.take(code_len)?;
+            out[i] = RawSym {
+                start: addr,
+                size,
+                is_func,
+                prefix: u32::try_from(prefix).ok()?,
+                code_off,
+                code_len,
+            };
+        }
+        if let Some(p) = pending_gap {
+            out[p].size = next_start?.checked_sub(out[p].start)?;
+        }
+        Some(count)
+    }
+
+    /// Finds the symbol for `addr`: the covering sized symbol with the greatest
+    /// start (the first of several aliases, functions sorted first), else the
+    /// nearest preceding zero-size symbol (not past the last symbol).
+    pub fn lookup(&self, addr: u64) -> Option<Symbol<'a>> {
+        let nblocks = self.nblocks();
+        if nblocks == 0 {
+            return None;
+        }
+        // Last block whose first start <= addr.
+        let (mut lo, mut hi) = (0usize, nblocks);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.block_index(mid)?.0 <= addr {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let j = lo.checked_sub(1)?;
+        let mut blk: Block = [RawSym::default(); MAX_SYM_BLOCK];
+        // Nearest preceding symbol (only used when nothing covers addr).
+        let mut nearest: Option<(usize, usize, RawSym)> = None;
+        let mut best: Option<(usize, usize, RawSym)> = None;
+        let mut k = j;
+        loop {
+            let n = self.decode_block(k, &mut blk)?;
+            for (i, s) in blk.iter().enumerate().take(n) {
+                if s.start > addr {
+                    break;
+                }
+                if k == j && nearest.is_none_or(|(_, _, p)| s.start > p.start) {
+                    nearest = Some((k, i, *s));
+                }
+                let covers = s.size > 0 && addr - s.start < s.size;
+                if covers && best.is_none_or(|(_, _, b)| s.start > b.start) {
+                    best = Some((k, i, *s));
+                } else if covers {
+                    if let Some((bk, bi, b)) = best {
+                        // Same start in an earlier block: earlier in order wins.
+                        if s.start == b.start && (k, i) < (bk, bi) {
+                            best = Some((k, i, *s));
+                        }
+                    }
+                }
+            }
+            if k == 0 {
+                break;
+            }
+            let (first, _, _) = self.block_index(k)?;
+            let (_, _, prev_max_end) = self.block_index(k - 1)?;
+            let go_on = match best {
+                Some((_, _, b)) => first == b.start,
+                None => prev_max_end > addr,
+            };
+            if !go_on {
+                break;
+            }
+            k -= 1;
+        }
+        let (bk, bi, s) = match best {
+            Some(b) => b,
+            None => {
+                let (nk, ni, n) = nearest?;
+                let is_last = nk * self.sym_block + ni + 1 >= self.nsyms as usize;
+                if n.size != 0 || is_last {
+                    return None;
+                }
+                (nk, ni, n)
+            }
+        };
+        Some(Symbol {
+            start: s.start,
+            size: s.size,
+            offset: addr - s.start,
+            is_func: s.is_func,
+            name: SymbolName {
+                table: *self,
+                block: bk as u32,
+                index: bi as u8,
+            },
+        })
+    }
+
+    /// Iterates over all symbols in address order.
+    pub fn symbols(&self) -> Symbols<'a> {
+        Symbols {
+            table: *self,
+            block: 0,
+            index: 0,
+            count: 0,
+            buf: [RawSym::default(); MAX_SYM_BLOCK],
+        }
+    }
+
+    /// Finds a symbol by its (demangled) name; returns its address.
+    pub fn find(&self, name: &str) -> Option<u64> {
+        self.symbols()
+            .find(|s| s.name.eq_str(name))
+            .map(|s| s.start)
+    }
+
+    // -- token decoding --------------------------------------------------------
+
+    fn token(&self, id: u16) -> Option<(u16, u16)> {
+        if u32::from(id) >= self.ntokens {
+            return None;
+        }
+        let t = self.section(S_TOKENS);
+        let at = usize::from(id) * 3;
+        let s = t.get(at..at + 3)?;
+        let v = u32::from(s[0]) | u32::from(s[1]) << 8 | u32::from(s[2]) << 16;
+        Some(((v & 0xFFF) as u16, (v >> 12) as u16))
+    }
+
+    /// Expands token codes, feeding at most `limit` bytes to `sink`. The sink
+    /// returns `Ok(false)` to stop early. Returns the number of bytes fed.
+    fn expand<E>(
+        &self,
+        codes: &[u8],
+        limit: usize,
+        sink: &mut dyn FnMut(u8) -> Result<bool, E>,
+    ) -> Result<Option<usize>, E> {
+        let mut emitted = 0usize;
+        let mut c = Cursor::new(codes, 0);
+        while emitted < limit {
+            let Some(b0) = c.byte() else { break };
+            let id = if usize::from(b0) < ONE_BYTE_CODES {
+                u16::from(b0)
+            } else {
+                let Some(b1) = c.byte() else { return Ok(None) };
+                ONE_BYTE_CODES as u16 + (u16::from(b0 & 0x0F) << 8 | u16::from(b1))
+            };
+            let mut stack = [0u16; MAX_TOKEN_DEPTH + 2];
+            let mut sp = 1usize;
+            stack[0] = id;
+            while sp > 0 {
+                sp -= 1;
+                let Some((a, b)) = self.token(stack[sp]) else {
+                    return Ok(None);
+                };
+                if a == LITERAL {
+                    if emitted >= limit {
+                        return Ok(Some(emitted));
+                    }
+                    emitted += 1;
+                    if !sink(b as u8)? {
+                        return Ok(Some(emitted));
+                    }
+                } else {
+                    if sp + 2 > stack.len() {
+                        return Ok(None);
+                    }
+                    stack[sp] = b;
+                    stack[sp + 1] = a;
+                    sp += 2;
+                }
+            }
+        }
+        Ok(Some(emitted))
+    }
+
+    /// Feeds the name of symbol `idx` of block `blk` to `sink`.
+    fn emit_name<E>(
+        &self,
+        blk: &Block,
+        n: usize,
+        idx: usize,
+        sink: &mut dyn FnMut(u8) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        if idx >= n {
+            return Ok(());
+        }
+        let data = self.section(S_SYM_DATA);
+        // want[k]: how many bytes of name k are needed (front coding chain).
+        let mut want = [0usize; MAX_SYM_BLOCK];
+        want[idx] = MAX_NAME_LEN;
+        let mut k = idx;
+        while k > 0 {
+            want[k - 1] = want[k].min(blk[k].prefix as usize);
+            k -= 1;
+        }
+        let stop = core::cell::Cell::new(false);
+        let mut wrap = |b: u8| -> Result<bool, E> {
+            let go = sink(b)?;
+            if !go {
+                stop.set(true);
+            }
+            Ok(go)
+        };
+        for k in 0..=idx {
+            let s = &blk[k];
+            let prefix = if k == 0 { 0 } else { s.prefix as usize };
+            let need = want[k].saturating_sub(prefix);
+            if need == 0 {
+                continue;
+            }
+            let codes = data
+                .get(s.code_off..s.code_off.saturating_add(s.code_len))
+                .unwrap_or(&[]);
+            self.expand(codes, need, &mut wrap)?;
+            if stop.get() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    // -- line table ------------------------------------------------------------
+
+    fn line_block_index(&self, b: usize) -> Option<(u64, usize)> {
+        let idx = self.section(S_LINE_INDEX);
+        let at = b.checked_mul(LINE_INDEX_ENTRY)?;
+        let addr = self.base.checked_add(u64::from(rd_u32(idx, at)?))?;
+        Some((addr, rd_u32(idx, at + 4)? as usize))
+    }
+
+    /// Source location (innermost, i.e. after inlining) of the instruction at
+    /// `addr`: file name and line.
+    pub fn line(&self, addr: u64) -> Option<(FileName<'a>, u32)> {
+        let nblocks = (self.nrows as usize).div_ceil(self.line_block);
+        let (mut lo, mut hi) = (0usize, nblocks);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.line_block_index(mid)?.0 <= addr {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let b = lo.checked_sub(1)?;
+        let (first, off) = self.line_block_index(b)?;
+        let count = if b + 1 == nblocks {
+            (self.nrows as usize).checked_sub(b.checked_mul(self.line_block)?)?
+        } else {
+            self.line_block
+        };
+        let mut c = Cursor::new(self.section(S_LINE_DATA), off);
+        let mut file = c.varint()?;
+        let mut line = c.varint()?;
+        let mut row_addr = first;
+        let (mut cur_file, mut cur_line) = (file, line);
+        for _ in 1..count {
+            let op = c.byte()?;
+            let (adelta, new_line);
+            if op < OP_EXT {
+                adelta = u64::from(op) / LINE_RANGE as u64 + 1;
+                let ld = (u64::from(op) % LINE_RANGE as u64) as i64 + LINE_BASE;
+                new_line = (line as i64).checked_add(ld)?;
+            } else {
+                if op & 1 != 0 {
+                    file = c.varint()?;
+                }
+                adelta = c.varint()?;
+                new_line = if op & 2 != 0 {
+                    i64::try_from(c.varint()?).ok()?
+                } else {
+                    (line as i64).checked_add(c.zigzag()?)?
+                };
+            }
+            line = u64::try_from(new_line).ok()?;
+            row_addr = row_addr.checked_add(adelta.checked_shl(u32::from(self.line_shift))?)?;
+            if row_addr > addr {
+                break;
+            }
+            cur_file = file;
+            cur_line = line;
+        }
+        if cur_line == 0 || cur_file >= u64::from(self.nfiles) {
+            return None;
+        }
+        Some((
+            FileName {
+                table: *self,
+                index: cur_file as u32,
+            },
+            u32::try_from(cur_line).ok()?,
+        ))
+    }
+
+    fn emit_file<E>(
+        &self,
+        index: u32,
+        sink: &mut dyn FnMut(u8) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        let idx = self.section(S_FILE_INDEX);
+        let at = index as usize * 4;
+        let (Some(a), Some(b)) = (rd_u32(idx, at), rd_u32(idx, at + 4)) else {
+            return Ok(());
+        };
+        let codes = self
+            .section(S_FILE_DATA)
+            .get(a as usize..b as usize)
+            .unwrap_or(&[]);
+        self.expand(codes, MAX_NAME_LEN, sink)?;
+        Ok(())
+    }
+}
+
+const SECTION_NAMES: [&str; NSECT] = [
+    "build id",
+    "tokens",
+    "symbol index",
+    "symbol data",
+    "file index",
+    "file data",
+    "line index",
+    "line data",
+];
+
+// ---------------------------------------------------------------------------
+// Symbols and names
+
+/// A symbol found by [`Table::lookup`] or listed by [`Table::symbols`].
+#[derive(Clone, Copy, Debug)]
+pub struct Symbol<'a> {
+    /// Start address.
+    pub start: u64,
+    /// Size in bytes (0 for symbols without a size).
+    pub size: u64,
+    /// Looked-up address minus `start` (0 when iterating).
+    pub offset: u64,
+    /// True for functions (`STT_FUNC`), false for data objects.
+    pub is_func: bool,
+    name: SymbolName<'a>,
+}
+
+impl<'a> Symbol<'a> {
+    /// The symbol's (demangled) name, decompressed when displayed.
+    pub fn name(&self) -> SymbolName<'a> {
+        self.name
+    }
+}
+
+/// A symbol name that decompresses itself when formatted (no allocation).
+#[derive(Clone, Copy)]
+pub struct SymbolName<'a> {
+    table: Table<'a>,
+    block: u32,
+    index: u8,
+}
+
+impl SymbolName<'_> {
+    fn feed<E>(&self, sink: &mut dyn FnMut(u8) -> Result<bool, E>) -> Result<(), E> {
+        let mut blk: Block = [RawSym::default(); MAX_SYM_BLOCK];
+        let Some(n) = self.table.decode_block(self.block as usize, &mut blk) else {
+            return Ok(());
+        };
+        self.table.emit_name(&blk, n, usize::from(self.index), sink)
+    }
+
+    /// Compares the name with `s` without allocating.
+    pub fn eq_str(&self, s: &str) -> bool {
+        let want = s.as_bytes();
+        let mut pos = 0usize;
+        let mut ok = true;
+        let _ = self.feed::<()>(&mut |b| {
+            if want.get(pos) == Some(&b) {
+                pos += 1;
+                Ok(true)
+            } else {
+                ok = false;
+                Ok(false)
+            }
+        });
+        ok && pos == want.len()
+    }
+
+    /// Copies the name into `buf`, returning the bytes written (cut at `buf.len()`).
+    pub fn copy_to(&self, buf: &mut [u8]) -> usize {
+        let mut n = 0usize;
+        let _ = self.feed::<()>(&mut |b| match buf.get_mut(n) {
+            Some(slot) => {
+                *slot = b;
+                n += 1;
+                Ok(true)
+            }
+            None => Ok(false),
+        });
+        n
+    }
+}
+
+impl fmt::Display for SymbolName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = Utf8Out::new(f);
+        self.feed(&mut |b| out.push(b).map(|()| true))?;
+        out.flush()
+    }
+}
+
+impl fmt::Debug for SymbolName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
+/// A source file name from the line table, decompressed when formatted.
+#[derive(Clone, Copy)]
+pub struct FileName<'a> {
+    table: Table<'a>,
+    index: u32,
+}
+
+impl FileName<'_> {
+    /// Index of the file in the table's file list.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+}
+
+impl fmt::Display for FileName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = Utf8Out::new(f);
+        self.table
+            .emit_file(self.index, &mut |b| out.push(b).map(|()| true))?;
+        out.flush()
+    }
+}
+
+impl fmt::Debug for FileName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
+/// Buffers bytes and writes them as UTF-8 (invalid sequences become U+FFFD).
+struct Utf8Out<'f, 'g> {
+    f: &'f mut fmt::Formatter<'g>,
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl<'f, 'g> Utf8Out<'f, 'g> {
+    fn new(f: &'f mut fmt::Formatter<'g>) -> Self {
+        Utf8Out {
+            f,
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, b: u8) -> fmt::Result {
+        if self.len == self.buf.len() {
+            self.drain(false)?;
+        }
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes out what can be written; keeps an incomplete trailing sequence
+    /// unless `all`.
+    fn drain(&mut self, all: bool) -> fmt::Result {
+        let mut start = 0usize;
+        while start < self.len {
+            let chunk = self.buf.get(start..self.len).unwrap_or(&[]);
+            match core::str::from_utf8(chunk) {
+                Ok(s) => {
+                    self.f.write_str(s)?;
+                    start = self.len;
+                }
+                Err(e) => {
+                    let good = e.valid_up_to();
+                    if let Some(s) = chunk.get(..good) {
+                        // Cannot fail: `good` bytes were validated.
+                        self.f
+                            .write_str(core::str::from_utf8(s).unwrap_or_default())?;
+                    }
+                    start += good;
+                    match e.error_len() {
+                        Some(bad) => {
+                            self.f.write_str("\u{FFFD}")?;
+                            start += bad;
+                        }
+                        None if all => {
+                            self.f.write_str("\u{FFFD}")?;
+                            start = self.len;
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        let rest = self.len - start.min(self.len);
+        self.buf.copy_within(start.min(self.len)..self.len, 0);
+        self.len = rest;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> fmt::Result {
+        self.drain(true)
+    }
+}
+
+/// Iterator over all symbols of a table, in address order.
+pub struct Symbols<'a> {
+    table: Table<'a>,
+    block: usize,
+    index: usize,
+    count: usize,
+    buf: Block,
+}
+
+impl<'a> Iterator for Symbols<'a> {
+    type Item = Symbol<'a>;
+
+    fn next(&mut self) -> Option<Symbol<'a>> {
+        while self.index >= self.count {
+            if self.block >= self.table.nblocks() {
+                return None;
+            }
+            let b = self.block;
+            self.block += 1;
+            self.index = 0;
+            self.count = match self.table.decode_block(b, &mut self.buf) {
+                Some(n) => n,
+                None => {
+                    // Corrupt block: stop iterating.
+                    self.block = usize::MAX;
+                    return None;
+                }
+            };
+        }
+        let s = self.buf.get(self.index)?;
+        let i = self.index;
+        self.index += 1;
+        Some(Symbol {
+            start: s.start,
+            size: s.size,
+            offset: 0,
+            is_func: s.is_func,
+            name: SymbolName {
+                table: self.table,
+                block: (self.block - 1) as u32,
+                index: i as u8,
+            },
+        })
+    }
+}

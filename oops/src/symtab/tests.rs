@@ -1,0 +1,251 @@
+use super::*;
+use std::format;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+fn sample_names(n: usize) -> Vec<String> {
+    let mods = [
+        "kernel::shell::crash",
+        "kernel::mm::heap",
+        "core::fmt::num",
+        "<alloc::vec::Vec<T> as core::ops::drop::Drop>",
+        "kernel::drivers::pl011",
+        "spin::mutex::Mutex<T>",
+    ];
+    let fns = [
+        "run",
+        "null_write",
+        "fmt",
+        "drop",
+        "write_str",
+        "lock",
+        "init",
+        "new",
+    ];
+    (0..n)
+        .map(|i| {
+            format!(
+                "{}::{}{}",
+                mods[(i / 7) % mods.len()],
+                fns[i % fns.len()],
+                if i % 3 == 0 {
+                    String::new()
+                } else {
+                    i.to_string()
+                }
+            )
+        })
+        .collect()
+}
+
+fn build_sample(n: usize) -> (Vec<u8>, Vec<(String, u64, u64)>) {
+    let names = sample_names(n);
+    let mut b = TableBuilder::new();
+    b.build_id(&[0xde, 0xad, 0xbe, 0xef]);
+    let mut addr = 0x4008_0000u64;
+    let mut syms = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let size = 0x20 + (i as u64 % 5) * 8;
+        b.symbol(name, addr, size, true);
+        syms.push((name.clone(), addr, size));
+        for k in 0..size / 4 {
+            b.line_row(
+                addr + 4 * k,
+                &format!("kernel/src/f{}.rs", i % 9),
+                10 + i as u32 + k as u32 / 3,
+            );
+        }
+        addr += size + if i % 4 == 0 { 8 } else { 0 };
+    }
+    b.line_row(addr, "", 0);
+    (b.build().unwrap(), syms)
+}
+
+#[test]
+fn roundtrip_lookup_every_symbol() {
+    let (bytes, syms) = build_sample(300);
+    let t = Table::parse(&bytes).unwrap();
+    assert_eq!(t.len(), 300);
+    assert_eq!(t.build_id(), &[0xde, 0xad, 0xbe, 0xef]);
+    for (name, addr, size) in &syms {
+        for off in [0, 4, size - 1] {
+            let s = t.lookup(addr + off).unwrap();
+            assert_eq!(s.name().to_string(), *name);
+            assert_eq!((s.start, s.size, s.offset), (*addr, *size, off));
+            assert!(s.is_func);
+        }
+        let first = syms.iter().find(|s| s.0 == *name).unwrap().1;
+        assert_eq!(t.find(name), Some(first), "{name}");
+    }
+    // Iterator lists all of them in order.
+    let listed: Vec<(String, u64, u64)> = t
+        .symbols()
+        .map(|s| (s.name().to_string(), s.start, s.size))
+        .collect();
+    assert_eq!(listed, syms);
+    assert_eq!(t.find("no::such::symbol"), None);
+    assert_eq!(t.find("kernel::shell::crash::ru"), None);
+}
+
+#[test]
+fn gaps_and_outside() {
+    let (bytes, syms) = build_sample(20);
+    let t = Table::parse(&bytes).unwrap();
+    // Symbol 0 is followed by an 8-byte gap.
+    let (_, a0, s0) = &syms[0];
+    assert!(t.lookup(a0 + s0).is_none());
+    assert!(t.lookup(a0 - 1).is_none());
+    assert!(t.lookup(0).is_none());
+    assert!(t.lookup(u64::MAX).is_none());
+}
+
+#[test]
+fn lines() {
+    let (bytes, syms) = build_sample(100);
+    let t = Table::parse(&bytes).unwrap();
+    for (i, (_, addr, size)) in syms.iter().enumerate() {
+        for k in 0..size / 4 {
+            let (f, l) = t.line(addr + 4 * k).unwrap();
+            assert_eq!(f.to_string(), format!("kernel/src/f{}.rs", i % 9));
+            assert_eq!(l, 10 + i as u32 + k as u32 / 3);
+            // Mid-instruction addresses map to the same row.
+            let (_, l2) = t.line(addr + 4 * k + 2).unwrap();
+            assert_eq!(l2, l);
+        }
+    }
+    let (_, last, size) = syms.last().unwrap();
+    assert!(t.line(last + size).is_none());
+    assert!(t.line(0).is_none());
+}
+
+#[test]
+fn aliases_zero_size_and_data() {
+    let mut b = TableBuilder::new();
+    b.symbol("data_alias_b", 0x1000, 0x10, false);
+    b.symbol("func_a", 0x1000, 0x10, true);
+    b.symbol("label_zero", 0x1100, 0, true);
+    b.symbol("outer_big", 0x2000, 0x1000, false);
+    b.symbol("inner", 0x2100, 0x10, false);
+    b.symbol("after", 0x3000, 0x10, true);
+    b.symbol("end_label", 0x4000, 0, true);
+    let bytes = b.sym_block(2).build().unwrap();
+    let t = Table::parse(&bytes).unwrap();
+    let name = |a| t.lookup(a).map(|s| s.name().to_string());
+    assert_eq!(name(0x1004).as_deref(), Some("func_a"));
+    assert_eq!(name(0x1010), None); // gap after a sized symbol
+    assert_eq!(name(0x1180).as_deref(), Some("label_zero")); // zero-size: nearest preceding
+    assert_eq!(t.lookup(0x1180).unwrap().offset, 0x80);
+    assert_eq!(name(0x2000).as_deref(), Some("outer_big"));
+    assert_eq!(name(0x2104).as_deref(), Some("inner"));
+    assert_eq!(name(0x2200).as_deref(), Some("outer_big")); // covering symbol in an earlier block
+    assert_eq!(name(0x3008).as_deref(), Some("after"));
+    assert_eq!(name(0x4008), None); // zero-size last symbol
+}
+
+#[test]
+fn unpatched_and_garbage() {
+    let zeros = [0u8; 4096];
+    assert_eq!(Table::parse(&zeros).unwrap_err(), FormatError::Unpatched);
+    assert!(matches!(
+        Table::parse(&zeros[..10]),
+        Err(FormatError::Truncated { .. })
+    ));
+    let mut junk = [0x5au8; 200];
+    assert_eq!(Table::parse(&junk).unwrap_err(), FormatError::BadMagic);
+    junk[..8].copy_from_slice(&MAGIC);
+    assert!(Table::parse(&junk).is_err());
+    let msg = format!("{}", FormatError::Unpatched);
+    assert!(msg.contains("ksymgen"));
+}
+
+/// Flipping any byte (or truncating) must never panic; lookups stay bounded.
+#[test]
+fn corrupted_tables_never_panic() {
+    let (bytes, syms) = build_sample(64);
+    let mut rng = 0x1234_5678u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for trial in 0..3000 {
+        let mut b = bytes.clone();
+        let n = 1 + trial % 4;
+        for _ in 0..n {
+            let at = (next() as usize) % b.len();
+            b[at] = next() as u8;
+        }
+        if trial % 50 == 0 {
+            b.truncate((next() as usize) % b.len());
+        }
+        if let Ok(t) = Table::parse(&b) {
+            for (name, addr, _) in syms.iter().step_by(7) {
+                if let Some(s) = t.lookup(*addr + 4) {
+                    let _ = format!("{} {}", s.name(), s.size);
+                }
+                if let Some((f, l)) = t.line(*addr) {
+                    let _ = format!("{f}:{l}");
+                }
+                let _ = t.find(name);
+            }
+            let _ = t.symbols().count();
+        }
+    }
+}
+
+#[test]
+fn token_budget_variants_roundtrip() {
+    let names = sample_names(200);
+    for budget in [0usize, 100, 256, 300, 4095] {
+        let mut b = TableBuilder::new();
+        for (i, n) in names.iter().enumerate() {
+            b.symbol(n, 0x1000 + 16 * i as u64, 16, i % 2 == 0);
+        }
+        let bytes = b.max_tokens(budget).build().unwrap();
+        let t = Table::parse(&bytes).unwrap();
+        for (i, n) in names.iter().enumerate() {
+            let s = t.lookup(0x1000 + 16 * i as u64 + 3).unwrap();
+            assert_eq!(s.name().to_string(), *n);
+            assert_eq!(s.is_func, i % 2 == 0);
+        }
+    }
+}
+
+#[test]
+fn utf8_names_and_copy_to() {
+    let mut b = TableBuilder::new();
+    b.symbol("naïve::φ", 0x10, 4, true);
+    let bytes = b.build().unwrap();
+    let t = Table::parse(&bytes).unwrap();
+    let s = t.lookup(0x10).unwrap();
+    assert_eq!(s.name().to_string(), "naïve::φ");
+    assert!(s.name().eq_str("naïve::φ"));
+    let mut buf = [0u8; 4];
+    assert_eq!(s.name().copy_to(&mut buf), 4);
+    assert_eq!(&buf, b"na\xc3\xaf");
+}
+
+#[test]
+fn beats_kallsyms_on_rust_like_names() {
+    let names = sample_names(2000);
+    let mut b = TableBuilder::new();
+    for (i, n) in names.iter().enumerate() {
+        b.symbol(n, 0x1000 + 32 * i as u64, 32, true);
+    }
+    let (_, st) = b.build_with_stats().unwrap();
+    let linux = kallsyms_baseline_size(&names);
+    assert!(
+        st.names_section_bytes() < linux,
+        "ours {} vs kallsyms {}",
+        st.names_section_bytes(),
+        linux
+    );
+}
+
+#[test]
+fn address_span_error() {
+    let mut b = TableBuilder::new();
+    b.symbol("a", 0, 4, true).symbol("b", 1 << 40, 4, true);
+    assert!(matches!(b.build(), Err(BuildError::AddressSpan { .. })));
+}
