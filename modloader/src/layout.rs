@@ -260,7 +260,10 @@ impl Object<'_> {
 
         // RX: text + veneers
         place(Region::Text, &mut off, &mut align)?;
-        regions[Region::Text.idx()] = Span { offset: 0, size: off };
+        regions[Region::Text.idx()] = Span {
+            offset: 0,
+            size: off,
+        };
         off = align_up(off, 4)?;
         let vsize = (veneers.len() as u64)
             .checked_mul(VENEER_SIZE)

@@ -218,7 +218,11 @@ impl<'a> Object<'a> {
         let mut ranges: Vec<(u64, u64, usize)> = Vec::with_capacity(shnum + 2);
         ranges.push((0, EHDR_SIZE, usize::MAX));
         let shtab_size = (shnum as u64).saturating_mul(SHDR_SIZE);
-        ranges.push((eh.e_shoff, eh.e_shoff.saturating_add(shtab_size), usize::MAX));
+        ranges.push((
+            eh.e_shoff,
+            eh.e_shoff.saturating_add(shtab_size),
+            usize::MAX,
+        ));
         for (i, h) in hdrs.iter().enumerate().skip(1) {
             if h.sh_size > MAX_SECTION_SIZE {
                 return Err(Error::TooLarge {
@@ -298,9 +302,13 @@ impl<'a> Object<'a> {
             let alloc = s.flags & SHF_ALLOC != 0;
             match s.sh_type {
                 abi::SHT_SYMTAB_SHNDX => {
-                    return Err(Error::Unsupported("extended section indices (SHT_SYMTAB_SHNDX)"))
+                    return Err(Error::Unsupported(
+                        "extended section indices (SHT_SYMTAB_SHNDX)",
+                    ))
                 }
-                abi::SHT_REL if alloc => return Err(sec_err(s.index, s.name, "SHT_REL is allocatable")),
+                abi::SHT_REL if alloc => {
+                    return Err(sec_err(s.index, s.name, "SHT_REL is allocatable"))
+                }
                 abi::SHT_PROGBITS
                 | abi::SHT_NOBITS
                 | abi::SHT_INIT_ARRAY
@@ -308,7 +316,11 @@ impl<'a> Object<'a> {
                 | abi::SHT_PREINIT_ARRAY
                 | abi::SHT_NOTE => {}
                 _ if alloc => {
-                    return Err(sec_err(s.index, s.name, "allocatable section of unsupported type"))
+                    return Err(sec_err(
+                        s.index,
+                        s.name,
+                        "allocatable section of unsupported type",
+                    ))
                 }
                 _ => continue,
             }
@@ -322,7 +334,11 @@ impl<'a> Object<'a> {
                 return Err(sec_err(s.index, s.name, "compressed allocatable section"));
             }
             if s.flags & SHF_WRITE != 0 && s.flags & SHF_EXEC != 0 {
-                return Err(sec_err(s.index, s.name, "section is both writable and executable"));
+                return Err(sec_err(
+                    s.index,
+                    s.name,
+                    "section is both writable and executable",
+                ));
             }
             let h = hdrs.get(s.index).ok_or(Error::BadHeader("section table"))?;
             s.align = check_align(h.sh_addralign, MAX_ALIGN)
@@ -332,7 +348,11 @@ impl<'a> Object<'a> {
                 abi::SHT_INIT_ARRAY | abi::SHT_FINI_ARRAY | abi::SHT_PREINIT_ARRAY
             );
             if is_array && s.size % 8 != 0 {
-                return Err(sec_err(s.index, s.name, "array size is not a multiple of 8"));
+                return Err(sec_err(
+                    s.index,
+                    s.name,
+                    "array size is not a multiple of 8",
+                ));
             }
             s.region = Some(if s.flags & SHF_EXEC != 0 {
                 Region::Text
@@ -437,7 +457,9 @@ impl<'a> Object<'a> {
                     }
                 }
                 if let SymDef::Section(n) = def {
-                    let sec = sections.get(n).ok_or_else(|| sym_err(i, name, "bad section"))?;
+                    let sec = sections
+                        .get(n)
+                        .ok_or_else(|| sym_err(i, name, "bad section"))?;
                     if sec.region.is_some() && sym.st_value > sec.size {
                         return Err(sym_err(i, name, "value lies outside its section"));
                     }
@@ -468,7 +490,11 @@ impl<'a> Object<'a> {
             let _ = gtype;
             let h = hdrs.get(gi).ok_or(Error::BadHeader("section table"))?;
             if Some(h.sh_link as usize) != symtab_index {
-                return Err(sec_err(gi, gname, "group does not link to the symbol table"));
+                return Err(sec_err(
+                    gi,
+                    gname,
+                    "group does not link to the symbol table",
+                ));
             }
             if gdata.len() < 4 || gdata.len() % 4 != 0 {
                 return Err(sec_err(gi, gname, "bad group size"));
@@ -551,10 +577,16 @@ impl<'a> Object<'a> {
                 continue; // non-alloc, discarded, or .modinfo/.modexports: skipped
             }
             if h.sh_type == abi::SHT_REL {
-                return Err(Error::Unsupported("SHT_REL relocations (AArch64 uses RELA)"));
+                return Err(Error::Unsupported(
+                    "SHT_REL relocations (AArch64 uses RELA)",
+                ));
             }
             if Some(h.sh_link as usize) != symtab_index {
-                return Err(sec_err(ri, rname, "relocations do not link to the symbol table"));
+                return Err(sec_err(
+                    ri,
+                    rname,
+                    "relocations do not link to the symbol table",
+                ));
             }
             if h.sh_entsize != RELA_SIZE || h.sh_size % RELA_SIZE != 0 {
                 return Err(sec_err(ri, rname, "bad relocation entry size"));
