@@ -4,10 +4,14 @@
 
 extern crate alloc;
 
+pub mod builtin_modules;
 pub mod console;
+pub mod exports;
 pub mod irq;
+pub mod kapi;
 pub mod ktest;
 pub mod mem;
+pub mod module;
 pub mod recovery;
 pub mod report;
 pub mod shell;
@@ -108,6 +112,7 @@ extern "C" fn kernel_entry(x0: usize, entry_el: u64) -> ! {
             }
         }
     };
+    module::init(&layout);
     irq::init(info.gic, info.uart_intid);
     banner(&info, &layout, t0, entry_el);
     for w in warnings.iter().flatten() {
@@ -173,7 +178,8 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     if wants_report || trap::in_exception() {
         report::panic(info);
     }
-    if !trap::in_exception() {
+    let containable = !recovery::current_is_module() || module::panic_is_from_module();
+    if !trap::in_exception() && containable {
         recovery::longjmp_from_panic();
     }
     report::halt()

@@ -30,6 +30,9 @@ pub struct Point {
     pub report: bool,
     /// Tick count at which the call is abandoned (0: never).
     pub deadline: u64,
+    /// A module call: only faults in module code and panics raised by modules are
+    /// contained; a fault in the kernel's own code still stops the kernel.
+    pub module: bool,
     result: Option<Abandoned>,
 }
 
@@ -38,6 +41,20 @@ static RECOVERED: AtomicU64 = AtomicU64::new(0);
 
 /// Runs `f`; returns `Err` with the reason when it was abandoned.
 pub fn run<F: FnMut()>(report: bool, timeout_ticks: u64, f: F) -> Result<(), Abandoned> {
+    run_point(report, timeout_ticks, false, f)
+}
+
+/// Runs module code: faults in module code and module panics are reported and contained.
+pub fn run_module<F: FnMut()>(f: F) -> Result<(), Abandoned> {
+    run_point(true, 0, true, f)
+}
+
+fn run_point<F: FnMut()>(
+    report: bool,
+    timeout_ticks: u64,
+    module: bool,
+    f: F,
+) -> Result<(), Abandoned> {
     let deadline = if timeout_ticks == 0 {
         0
     } else {
@@ -48,6 +65,7 @@ pub fn run<F: FnMut()>(report: bool, timeout_ticks: u64, f: F) -> Result<(), Aba
         prev: CURRENT.load(Ordering::Acquire),
         report,
         deadline,
+        module,
         result: None,
     };
     let p: *mut Point = &mut point;
@@ -71,6 +89,18 @@ pub fn current() -> Option<(bool, u64)> {
     let p = CURRENT.load(Ordering::Acquire);
     // SAFETY: a non-null CURRENT points at a live `Point` on a stack below us (see `run`).
     (!p.is_null()).then(|| unsafe { ((*p).report, (*p).deadline) })
+}
+
+/// Whether the innermost armed point contains module code only.
+pub fn current_is_module() -> bool {
+    let p = CURRENT.load(Ordering::Acquire);
+    // SAFETY: as in `current`.
+    !p.is_null() && unsafe { (*p).module }
+}
+
+/// Recoveries so far.
+pub fn recovered() -> u64 {
+    RECOVERED.load(Ordering::Relaxed)
 }
 
 /// From the trap handler: abandon the innermost point by redirecting `frame`.

@@ -79,7 +79,11 @@ fn sync(frame: &mut TrapFrame, kind: TrapKind) {
 /// An exception nobody handles: report it, then recover if a recovery point covers the
 /// interrupted thread code, else stop.
 fn fatal(frame: &mut TrapFrame, kind: TrapKind) {
-    let recoverable = kind.origin() == Origin::CurrentElSp0 && recovery::current().is_some();
+    let mut recoverable = kind.origin() == Origin::CurrentElSp0 && recovery::current().is_some();
+    // Module containment covers module code only: a fault in the kernel's own code halts.
+    if recoverable && recovery::current_is_module() && !crate::module::in_module_area(frame.elr) {
+        recoverable = false;
+    }
     let report = recovery::current().map(|(r, _)| r).unwrap_or(true);
     if !recoverable || report {
         crate::report::exception(frame, kind);

@@ -6,6 +6,7 @@
 //! crash nor wedge the shell.
 
 mod builtins;
+mod modcmds;
 
 use crate::{print, println};
 use alloc::collections::VecDeque;
@@ -19,8 +20,22 @@ const HISTORY: usize = 32;
 /// The prompt.
 pub const PROMPT: &str = "> ";
 
-/// A shell command handler: gets the arguments after the command name.
+/// A built-in command handler: gets the arguments after the command name.
 pub type Handler = fn(args: &[&str]) -> Result<(), String>;
+
+/// Who implements a command.
+#[derive(Clone)]
+pub enum Action {
+    /// Kernel code.
+    Builtin(Handler),
+    /// A loadable module's C-ABI handler, run under containment.
+    Module {
+        /// The handler.
+        func: crate::kapi::CmdFn,
+        /// The module that registered it.
+        owner: String,
+    },
+}
 
 /// A registered command.
 #[derive(Clone)]
@@ -29,8 +44,8 @@ pub struct Command {
     pub name: String,
     /// One-line help.
     pub help: String,
-    /// The handler.
-    pub handler: Handler,
+    /// The implementation.
+    pub action: Action,
 }
 
 static COMMANDS: Mutex<Vec<Command>> = Mutex::new(Vec::new());
@@ -53,8 +68,7 @@ impl core::fmt::Display for RegisterError {
     }
 }
 
-/// Adds a command to the registry.
-pub fn register(name: &str, help: &str, handler: Handler) -> Result<(), RegisterError> {
+fn add(name: &str, help: &str, action: Action) -> Result<(), RegisterError> {
     if name.is_empty() || name.len() > 32 || !name.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(RegisterError::BadName);
     }
@@ -62,13 +76,43 @@ pub fn register(name: &str, help: &str, handler: Handler) -> Result<(), Register
     if cmds.iter().any(|c| c.name == name) {
         return Err(RegisterError::Exists);
     }
+    let help: String = help.chars().filter(|c| !c.is_control()).take(80).collect();
     cmds.push(Command {
         name: name.into(),
-        help: help.into(),
-        handler,
+        help,
+        action,
     });
     cmds.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(())
+}
+
+/// Adds a kernel command to the registry.
+pub fn register(name: &str, help: &str, handler: Handler) -> Result<(), RegisterError> {
+    add(name, help, Action::Builtin(handler))
+}
+
+/// Adds a command implemented by module `owner`.
+pub fn register_module_command(
+    name: &str,
+    help: &str,
+    func: crate::kapi::CmdFn,
+    owner: &str,
+) -> Result<(), RegisterError> {
+    add(
+        name,
+        help,
+        Action::Module {
+            func,
+            owner: owner.into(),
+        },
+    )
+}
+
+/// Removes every command module `owner` registered (on unload).
+pub fn unregister_owned_by(owner: &str) {
+    COMMANDS
+        .lock()
+        .retain(|c| !matches!(&c.action, Action::Module { owner: o, .. } if o == owner));
 }
 
 /// Removes a command; returns whether it existed.
@@ -90,16 +134,34 @@ pub fn dispatch(line: &str) {
     let Some((&name, rest)) = args.split_first() else {
         return;
     };
-    let handler = COMMANDS
+    let action = COMMANDS
         .lock()
         .iter()
         .find(|c| c.name == name)
-        .map(|c| c.handler);
-    match handler {
-        Some(h) => {
+        .map(|c| c.action.clone());
+    match action {
+        Some(Action::Builtin(h)) => {
             if let Err(e) = h(rest) {
                 println!("{name}: {e}");
             }
+        }
+        Some(Action::Module { func, owner }) => {
+            let argv = crate::module::kstrs(rest);
+            let mut status = 0;
+            let r = crate::module::call_contained(&owner, Vec::new(), || {
+                status = func(argv.len(), argv.as_ptr())
+            });
+            let why = match r {
+                Ok(()) if status != 0 => {
+                    println!("{name}: failed with status {status}");
+                    return;
+                }
+                Ok(()) => return,
+                Err(crate::recovery::Abandoned::Fault { .. }) => "a fault",
+                Err(crate::recovery::Abandoned::Panic) => "a panic",
+                Err(crate::recovery::Abandoned::Timeout) => "a timeout",
+            };
+            println!("{name}: abandoned after {why} in module {owner}; module marked as faulted");
         }
         None => println!("{name}: unknown command (type 'help' for the list)"),
     }
@@ -243,6 +305,7 @@ impl Editor {
 /// The shell loop. Never returns.
 pub fn run() -> ! {
     builtins::register_all();
+    modcmds::register_all();
     let mut ed = Editor::new();
     print!("{PROMPT}");
     loop {

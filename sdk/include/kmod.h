@@ -1,0 +1,134 @@
+/* kmod.h - the ABI between the kernel and loadable modules (C view).
+ *
+ * A module is one ELF relocatable object (target/modules/NAME.ko) whose undefined symbols
+ * are only these kernel exports or other modules' exports. The kernel calls
+ *     int  init_module(void);      (0 = success, negative errno = refuse to load)
+ *     void cleanup_module(void);   (on rmmod)
+ * Metadata lives in the .modinfo section as NUL-terminated "key=value" strings; symbols
+ * offered to later modules are listed, NUL-separated, in the .modexports section.
+ */
+#ifndef KMOD_H
+#define KMOD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+/* A byte string passed by value (two registers). */
+struct kmod_str {
+    const char *ptr;
+    size_t len;
+};
+
+/* A shell command handler: argv[0..argc) are the arguments after the command name.
+ * Returns 0, or a non-zero status the shell reports. */
+typedef int (*kmod_cmd_fn)(size_t argc, const struct kmod_str *argv);
+
+/* ---- Kernel exports ---------------------------------------------------------------- */
+void     kmod_print(const char *bytes, size_t len);
+void    *kmod_alloc(size_t size, size_t align);
+void     kmod_free(void *ptr, size_t size, size_t align);
+void    *kmod_realloc(void *ptr, size_t size, size_t align, size_t new_size);
+uint64_t kmod_uptime_us(void);
+void     kmod_delay_us(uint64_t us);
+int      kmod_register_command(struct kmod_str name, struct kmod_str help, kmod_cmd_fn handler);
+int      kmod_unregister_command(struct kmod_str name);
+/* The value given for parameter `name` at insmod time (valid during init_module).
+ * Returns 0 and fills *out, or -2 (ENOENT) when the parameter was not given. */
+int      kmod_param(struct kmod_str name, struct kmod_str *out);
+/* Raises the kernel's oops path with a message. Does not return. */
+void     kmod_panic(struct kmod_str message) __attribute__((noreturn));
+
+#define KMOD_STR(s) ((struct kmod_str){ (s), sizeof(s) - 1 })
+
+/* ---- Metadata ------------------------------------------------------------------------- */
+#define KMOD_CAT2(a, b) a##b
+#define KMOD_CAT(a, b) KMOD_CAT2(a, b)
+#define KMOD_INFO(key, value) \
+    static const char KMOD_CAT(__kmod_info_, __COUNTER__)[] \
+        __attribute__((section(".modinfo"), used, aligned(1))) = key "=" value
+
+#ifndef KMOD_ABI
+#error "KMOD_ABI is set by `cargo xtask modules` (-DKMOD_ABI=\"...\")"
+#endif
+#ifndef KMOD_RELEASE
+#error "KMOD_RELEASE is set by `cargo xtask modules`"
+#endif
+
+#define MODULE_NAME(n)        KMOD_INFO("name", n); KMOD_INFO("vermagic", KMOD_RELEASE); KMOD_INFO("abi", KMOD_ABI)
+#define MODULE_VERSION(v)     KMOD_INFO("version", v)
+#define MODULE_LICENSE(l)     KMOD_INFO("license", l)
+#define MODULE_AUTHOR(a)      KMOD_INFO("author", a)
+#define MODULE_DESCRIPTION(d) KMOD_INFO("description", d)
+#define MODULE_DEPENDS(d)     KMOD_INFO("depends", d)
+/* type is one of: str, u32, i32, u64, bool */
+#define MODULE_PARAM(name, type, desc) KMOD_INFO("parm", #name ":" #type ":" desc)
+#define EXPORT_SYMBOL(sym) \
+    static const char KMOD_CAT(__kmod_export_, __COUNTER__)[] \
+        __attribute__((section(".modexports"), used, aligned(1))) = #sym
+
+/* ---- A small printf over kmod_print ----------------------------------------------------
+ * Supports %d %i %u %x %X %p %s %c %% with l/ll/z length modifiers and a field width.
+ * Formatting happens in the module; the kernel only receives bytes. */
+static inline void kmod__put(char *buf, size_t *n, size_t cap, char c) {
+    if (*n == cap) { kmod_print(buf, *n); *n = 0; }
+    buf[(*n)++] = c;
+}
+
+static inline int kvprintf(const char *fmt, va_list ap) {
+    char buf[128];
+    size_t n = 0, total = 0;
+    for (const char *p = fmt; *p; p++) {
+        if (*p != '%') { kmod__put(buf, &n, sizeof buf, *p); total++; continue; }
+        p++;
+        int width = 0, zero = 0, lng = 0;
+        if (*p == '0') { zero = 1; p++; }
+        while (*p >= '0' && *p <= '9') { width = width * 10 + (*p - '0'); p++; }
+        while (*p == 'l' || *p == 'z') { lng++; p++; }
+        char tmp[24];
+        int len = 0, neg = 0;
+        unsigned long long v = 0;
+        const char *s = 0;
+        switch (*p) {
+        case 'd': case 'i': {
+            long long x = lng ? va_arg(ap, long long) : va_arg(ap, int);
+            if (x < 0) { neg = 1; v = (unsigned long long)(-(x + 1)) + 1; } else v = (unsigned long long)x;
+            do { tmp[len++] = (char)('0' + v % 10); v /= 10; } while (v);
+            break;
+        }
+        case 'u': case 'x': case 'X': case 'p': {
+            unsigned base = (*p == 'u') ? 10 : 16;
+            const char *digits = (*p == 'X') ? "0123456789ABCDEF" : "0123456789abcdef";
+            if (*p == 'p') { v = (unsigned long long)(uintptr_t)va_arg(ap, void *); kmod__put(buf, &n, sizeof buf, '0'); kmod__put(buf, &n, sizeof buf, 'x'); total += 2; }
+            else v = lng ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned);
+            do { tmp[len++] = digits[v % base]; v /= base; } while (v);
+            break;
+        }
+        case 's': s = va_arg(ap, const char *); if (!s) s = "(null)"; break;
+        case 'c': tmp[len++] = (char)va_arg(ap, int); break;
+        case '%': tmp[len++] = '%'; break;
+        default: tmp[len++] = '?'; break;
+        }
+        if (s) {
+            int sl = 0; while (s[sl]) sl++;
+            for (int i = sl; i < width; i++) { kmod__put(buf, &n, sizeof buf, ' '); total++; }
+            for (int i = 0; i < sl; i++) { kmod__put(buf, &n, sizeof buf, s[i]); total++; }
+            continue;
+        }
+        if (neg) tmp[len++] = '-';
+        for (int i = len; i < width; i++) { kmod__put(buf, &n, sizeof buf, zero ? '0' : ' '); total++; }
+        while (len) { kmod__put(buf, &n, sizeof buf, tmp[--len]); total++; }
+    }
+    if (n) kmod_print(buf, n);
+    return (int)total;
+}
+
+static inline int __attribute__((format(printf, 1, 2))) kprintf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int r = kvprintf(fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+#endif /* KMOD_H */
