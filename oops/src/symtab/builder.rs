@@ -133,7 +133,7 @@ impl Default for TableBuilder {
 const MIN_PAIR_COUNT: i64 = 4;
 
 impl TableBuilder {
-    /// An empty builder with default block sizes (16 symbols, 64 rows).
+    /// An empty builder with default block sizes (16 symbols, 128 rows).
     pub fn new() -> Self {
         TableBuilder {
             syms: Vec::new(),
@@ -142,7 +142,7 @@ impl TableBuilder {
             rows: Vec::new(),
             build_id: Vec::new(),
             sym_block: 16,
-            line_block: 64,
+            line_block: 128,
             max_tokens: None,
         }
     }
@@ -372,41 +372,19 @@ impl TableBuilder {
         for chunk in rows.chunks(self.line_block) {
             put_u32(&mut line_index, (chunk[0].0 - base) as u32);
             put_u32(&mut line_index, line_data.len() as u32);
-            let (mut addr, mut file, mut line) = chunk[0];
+            let (mut addr, file, line) = chunk[0];
             put_varint(&mut line_data, u64::from(file));
             put_varint(&mut line_data, u64::from(line));
+            let mut recent = Recent::new();
+            if line != 0 {
+                recent.touch((file, line));
+            }
             for &(a, f, l) in &chunk[1..] {
-                let ad = (a - addr) >> line_shift;
-                let ld = i64::from(l) - i64::from(line);
-                if f == file
-                    && (1..=ADDR_RANGE).contains(&ad)
-                    && (LINE_BASE..LINE_BASE + LINE_RANGE).contains(&ld)
-                {
-                    let op = (ad - 1) * LINE_RANGE as u64 + (ld - LINE_BASE) as u64;
-                    line_data.push(op as u8);
-                } else {
-                    let absolute = l == 0 || line == 0;
-                    let mut op = OP_EXT;
-                    if f != file {
-                        op |= 1;
-                    }
-                    if absolute {
-                        op |= 2;
-                    }
-                    line_data.push(op);
-                    if f != file {
-                        put_varint(&mut line_data, u64::from(f));
-                    }
-                    put_varint(&mut line_data, ad);
-                    if absolute {
-                        put_varint(&mut line_data, u64::from(l));
-                    } else {
-                        put_varint(&mut line_data, ((ld << 1) ^ (ld >> 63)) as u64);
-                    }
+                encode_row(&mut line_data, &recent, (a - addr) >> line_shift, (f, l));
+                if l != 0 {
+                    recent.touch((f, l));
                 }
                 addr = a;
-                file = f;
-                line = l;
             }
         }
         stats.line_bytes = line_index.len() + line_data.len();
@@ -449,6 +427,60 @@ impl TableBuilder {
         }
         stats.total_bytes = out.len();
         Ok((out, stats))
+    }
+}
+
+/// Appends one line-table row (see the format description in the parent module).
+fn encode_row(out: &mut Vec<u8>, recent: &Recent, ad: u64, loc: (u32, u32)) {
+    let short = (1..=SHORT_ADDR).contains(&ad);
+    let (f, l) = loc;
+    if short {
+        let code = if l == 0 {
+            Some(SHORT_NOINFO)
+        } else if let Some(i) = recent
+            .position(loc)
+            .filter(|&i| i < usize::from(SHORT_HITS))
+        {
+            Some(i as u8)
+        } else {
+            match recent.get(0) {
+                Some((rf, rl)) if rf == f => {
+                    let d = i64::from(l) - i64::from(rl) - SHORT_DLO;
+                    let max = i64::from(SHORT_NOINFO - SHORT_HITS);
+                    (0..max).contains(&d).then(|| SHORT_HITS + d as u8)
+                }
+                _ => None,
+            }
+        };
+        if let Some(code) = code {
+            out.push(code * SHORT_ADDR as u8 + (ad - 1) as u8);
+            return;
+        }
+    }
+    let zz = |d: i64| ((d << 1) ^ (d >> 63)) as u64;
+    // Long forms: hit, same file as a recent location, explicit, no info.
+    let (kind, idx, tail): (u8, usize, Vec<u64>) = if l == 0 {
+        (3, 0, vec![])
+    } else if let Some(i) = recent.position(loc) {
+        (0, i, vec![])
+    } else {
+        let best = (0..RECENT)
+            .filter_map(|i| recent.get(i).map(|r| (i, r)))
+            .filter(|(_, (rf, _))| *rf == f)
+            .min_by_key(|(_, (_, rl))| (i64::from(l) - i64::from(*rl)).unsigned_abs());
+        match best {
+            Some((i, (_, rl))) => (1, i, vec![zz(i64::from(l) - i64::from(rl))]),
+            None => (2, 0, vec![u64::from(f), u64::from(l)]),
+        }
+    };
+    let j = idx.min(15) as u8;
+    out.push(OP_LONG | kind << 4 | j);
+    put_varint(out, ad);
+    if kind <= 1 && j == 15 {
+        put_varint(out, (idx - 15) as u64);
+    }
+    for v in tail {
+        put_varint(out, v);
     }
 }
 

@@ -30,11 +30,18 @@
 //!      4 file index    (nfiles + 1) × u32 offsets into the file data
 //!      5 file data     token codes of the file names
 //!      6 line index    per block: first address u32, data offset u32
-//!      7 line data     per block: varint file, varint line for the first row, then per row
-//!                      one op byte: < 0xF0 = (addr delta - 1) * 12 + (line delta + 3) with
-//!                      addr delta 1..=20 (units of 1 << line_shift) and line delta -3..=8;
-//!                      0xF0 | flags: [varint file if bit 0], varint addr delta,
-//!                      varint line if bit 1 (absolute) else zigzag varint line delta.
+//!      7 line data     per block: varint file, varint line of the first row, then one
+//!                      op per row. The decoder keeps a move-to-front list of the 32 most
+//!                      recent locations (file, line) of the block, `R` (R[0] = newest).
+//!                      Address deltas are in units of 1 << line_shift.
+//!                      op < 192 (one byte): addr delta = op % 3 + 1, c = op / 3:
+//!                        c < 16: location R[c]; c == 63: no line info;
+//!                        else: file of R[0], line of R[0] + (c - 32).
+//!                      op >= 192: kind = op >> 4 & 3, j = op & 15, varint addr delta,
+//!                        then i = j, or 15 + varint when j == 15 (kinds 0 and 1):
+//!                        kind 0: location R[i]; kind 1: file of R[i], its line +
+//!                        zigzag varint; kind 2: varint file, varint line; 3: no info.
+//!                      Every location with a line is then moved to the front of R.
 //! ```
 //!
 //! Names are compressed in two steps: within a symbol block each name stores only
@@ -94,11 +101,66 @@ pub(crate) const SYM_INDEX_ENTRY: usize = 12;
 pub(crate) const LINE_INDEX_ENTRY: usize = 8;
 pub(crate) const LITERAL: u16 = 0xFFF;
 pub(crate) const ONE_BYTE_CODES: usize = 0xF0;
-pub(crate) const LINE_BASE: i64 = -3;
-pub(crate) const LINE_RANGE: i64 = 12;
-#[cfg(any(test, feature = "std"))]
-pub(crate) const ADDR_RANGE: u64 = 20;
-pub(crate) const OP_EXT: u8 = 0xF0;
+/// Line-table ops below this are short ops (one byte).
+pub(crate) const OP_LONG: u8 = 192;
+/// Address deltas 1..=SHORT_ADDR fit a short op.
+pub(crate) const SHORT_ADDR: u64 = 3;
+/// Short-op location codes below this are hits in the recent-location list.
+pub(crate) const SHORT_HITS: u8 = 16;
+/// Short-op location code meaning "no line information".
+pub(crate) const SHORT_NOINFO: u8 = 63;
+/// Smallest line delta of a short op (relative to the most recent location).
+pub(crate) const SHORT_DLO: i64 = -16;
+/// Length of the recent-location (move-to-front) list of the line decoder.
+pub(crate) const RECENT: usize = 32;
+
+/// The move-to-front list of recent `(file, line)` locations shared by the
+/// line-table encoder and decoder (reset at each block).
+#[derive(Clone, Copy)]
+pub(crate) struct Recent {
+    locs: [(u32, u32); RECENT],
+    len: usize,
+}
+
+impl Recent {
+    pub(crate) fn new() -> Self {
+        Recent {
+            locs: [(0, 0); RECENT],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<(u32, u32)> {
+        if i < self.len {
+            self.locs.get(i).copied()
+        } else {
+            None
+        }
+    }
+
+    #[cfg(any(test, feature = "std"))]
+    pub(crate) fn position(&self, loc: (u32, u32)) -> Option<usize> {
+        self.locs.get(..self.len)?.iter().position(|&l| l == loc)
+    }
+
+    /// Moves `loc` to the front (inserting it if absent).
+    pub(crate) fn touch(&mut self, loc: (u32, u32)) {
+        let live = self.locs.get(..self.len).unwrap_or(&[]);
+        let at = match live.iter().position(|&l| l == loc) {
+            Some(i) => i,
+            None => {
+                if self.len < RECENT {
+                    self.len += 1;
+                }
+                self.len - 1
+            }
+        };
+        if let Some(s) = self.locs.get_mut(..=at) {
+            s.rotate_right(1);
+            s[0] = loc;
+        }
+    }
+}
 
 /// Why a byte buffer is not a valid table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -695,45 +757,70 @@ impl<'a> Table<'a> {
             self.line_block
         };
         let mut c = Cursor::new(self.section(S_LINE_DATA), off);
-        let mut file = c.varint()?;
-        let mut line = c.varint()?;
+        let file = u32::try_from(c.varint()?).ok()?;
+        let line = u32::try_from(c.varint()?).ok()?;
+        let mut recent = Recent::new();
+        let mut cur = (file, line);
+        if line != 0 {
+            recent.touch(cur);
+        }
         let mut row_addr = first;
-        let (mut cur_file, mut cur_line) = (file, line);
         for _ in 1..count {
             let op = c.byte()?;
-            let (adelta, new_line);
-            if op < OP_EXT {
-                adelta = u64::from(op) / LINE_RANGE as u64 + 1;
-                let ld = (u64::from(op) % LINE_RANGE as u64) as i64 + LINE_BASE;
-                new_line = (line as i64).checked_add(ld)?;
-            } else {
-                if op & 1 != 0 {
-                    file = c.varint()?;
-                }
-                adelta = c.varint()?;
-                new_line = if op & 2 != 0 {
-                    i64::try_from(c.varint()?).ok()?
+            let (adelta, loc);
+            if op < OP_LONG {
+                adelta = u64::from(op % SHORT_ADDR as u8) + 1;
+                let code = op / SHORT_ADDR as u8;
+                loc = if code < SHORT_HITS {
+                    recent.get(usize::from(code))?
+                } else if code == SHORT_NOINFO {
+                    (0, 0)
                 } else {
-                    (line as i64).checked_add(c.zigzag()?)?
+                    let (f, l) = recent.get(0)?;
+                    let d = i64::from(code - SHORT_HITS) + SHORT_DLO;
+                    (f, u32::try_from(i64::from(l) + d).ok()?)
+                };
+            } else {
+                let kind = (op >> 4) & 3;
+                let j = op & 15;
+                adelta = c.varint()?;
+                let mut idx = || -> Option<usize> {
+                    let extra = if j == 15 { c.varint()? } else { 0 };
+                    usize::try_from(u64::from(j).checked_add(extra)?).ok()
+                };
+                loc = match kind {
+                    0 => recent.get(idx()?)?,
+                    1 => {
+                        let (f, l) = recent.get(idx()?)?;
+                        let d = c.zigzag()?;
+                        (f, u32::try_from(i64::from(l).checked_add(d)?).ok()?)
+                    }
+                    2 => (
+                        u32::try_from(c.varint()?).ok()?,
+                        u32::try_from(c.varint()?).ok()?,
+                    ),
+                    _ => (0, 0),
                 };
             }
-            line = u64::try_from(new_line).ok()?;
             row_addr = row_addr.checked_add(adelta.checked_shl(u32::from(self.line_shift))?)?;
             if row_addr > addr {
                 break;
             }
-            cur_file = file;
-            cur_line = line;
+            if loc.1 != 0 {
+                recent.touch(loc);
+            }
+            cur = loc;
         }
-        if cur_line == 0 || cur_file >= u64::from(self.nfiles) {
+        let (cur_file, cur_line) = cur;
+        if cur_line == 0 || cur_file >= self.nfiles {
             return None;
         }
         Some((
             FileName {
                 table: *self,
-                index: cur_file as u32,
+                index: cur_file,
             },
-            u32::try_from(cur_line).ok()?,
+            cur_line,
         ))
     }
 

@@ -1,6 +1,7 @@
 use super::*;
 use std::format;
 use std::string::{String, ToString};
+use std::vec;
 use std::vec::Vec;
 
 fn sample_names(n: usize) -> Vec<String> {
@@ -248,4 +249,67 @@ fn address_span_error() {
     let mut b = TableBuilder::new();
     b.symbol("a", 0, 4, true).symbol("b", 1 << 40, 4, true);
     assert!(matches!(b.build(), Err(BuildError::AddressSpan { .. })));
+}
+
+#[test]
+fn random_line_tables_roundtrip() {
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for round in 0..20 {
+        let nfiles = 1 + (next() % 60) as usize;
+        let files: Vec<String> = (0..nfiles).map(|i| format!("src/f{i}.rs")).collect();
+        let mut rows: Vec<(u64, Option<(usize, u32)>)> = Vec::new();
+        let mut addr = 0x4020_0000u64 + 4 * (next() % 1000);
+        let mut hot: Vec<(usize, u32)> = vec![(0, 1)];
+        for _ in 0..(1 + next() % 2000) {
+            let r = next() % 100;
+            let loc = if r < 8 {
+                None
+            } else if r < 50 {
+                Some(hot[(next() as usize) % hot.len()])
+            } else if r < 80 {
+                let (f, l) = hot[0];
+                Some((f, (l as i64 + (next() % 64) as i64 - 24).max(1) as u32))
+            } else {
+                Some(((next() as usize) % nfiles, 1 + (next() % 70000) as u32))
+            };
+            if let Some(l) = loc {
+                hot.insert(0, l);
+                hot.truncate(40);
+            }
+            rows.push((addr, loc));
+            let step = match next() % 10 {
+                0..=6 => 1 + next() % 3,
+                7 | 8 => 4 + next() % 30,
+                _ => 1 + next() % 100_000,
+            };
+            addr += if round % 2 == 0 { 4 * step } else { step };
+        }
+        let mut b = TableBuilder::new();
+        b.symbol("f", 0x4020_0000, 4, true);
+        b.line_block(1 + (next() % 200) as usize);
+        for &(a, loc) in &rows {
+            match loc {
+                Some((f, l)) => b.line_row(a, &files[f], l),
+                None => b.line_row(a, "", 0),
+            };
+        }
+        let bytes = b.build().unwrap();
+        let t = Table::parse(&bytes).unwrap();
+        for (i, &(a, loc)) in rows.iter().enumerate() {
+            let got = t.line(a).map(|(f, l)| (f.to_string(), l));
+            let want = loc.map(|(f, l)| (files[f].clone(), l));
+            assert_eq!(got, want, "round {round} row {i} addr {a:#x}");
+            if let Some(&(next_a, _)) = rows.get(i + 1) {
+                let mid = a + (next_a - a) / 2;
+                assert_eq!(t.line(mid).map(|(_, l)| l), loc.map(|(_, l)| l));
+            }
+        }
+        assert!(t.line(rows[0].0 - 1).is_none());
+    }
 }

@@ -1,1 +1,589 @@
-//! Host-side builder of the embedded kernel symbol table.
+//! Builds the kernel's embedded symbol + line table and patches it into the
+//! linked image.
+//!
+//! The kernel reserves a zero-filled `PROGBITS` section named `.kallsyms` of
+//! fixed size. After linking, [`patch_file`] reads the ELF, builds an
+//! [`oops::symtab`] table from it and overwrites that section's file bytes in
+//! place, so no address in the image moves. The table holds:
+//!
+//! * every `STT_FUNC` and `STT_OBJECT` symbol (local and global) with its size,
+//!   its name demangled with `rustc_demangle`'s alternate format (no hash);
+//! * the build ID: the GNU build-id note when present, else the SHA-1 of the
+//!   allocated sections (names, addresses and contents) except `.kallsyms`;
+//! * the line table from `.debug_line` (innermost locations), with paths made
+//!   relative to the workspace (`kernel/src/main.rs`), the Rust sysroot
+//!   (`core/src/fmt/mod.rs`) or the cargo registry (`spin-0.10.1/src/mutex.rs`).
+
+use object::{Object, ObjectSection, ObjectSymbol, SectionFlags, SectionKind, SymbolKind};
+use oops::symtab::{kallsyms_baseline, BuildError, KallsymsSize, TableBuilder, TableStats};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Component, Path, PathBuf};
+
+mod sha1;
+
+pub use sha1::sha1;
+
+/// Name of the section the table is written into.
+pub const SECTION: &str = ".kallsyms";
+
+/// Everything that can go wrong.
+#[derive(Debug)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        err: std::io::Error,
+    },
+    /// The input is not a readable ELF file.
+    Elf(String),
+    /// The image has no `.kallsyms` section.
+    NoSection,
+    /// `.kallsyms` has no file bytes (`NOBITS`), so it cannot be patched.
+    SectionNotInFile,
+    /// The table does not fit in `.kallsyms`.
+    TooBig {
+        /// Bytes the table needs.
+        needed: usize,
+        /// Size of the section.
+        available: usize,
+    },
+    /// The DWARF line information could not be read.
+    Dwarf(String),
+    /// The table could not be encoded.
+    Build(BuildError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { path, err } => write!(f, "{}: {err}", path.display()),
+            Error::Elf(e) => write!(f, "cannot read ELF: {e}"),
+            Error::NoSection => write!(
+                f,
+                "the image has no `{SECTION}` section: reserve one in the linker script"
+            ),
+            Error::SectionNotInFile => write!(
+                f,
+                "`{SECTION}` has no file bytes (NOBITS): it must be PROGBITS, filled with zeros"
+            ),
+            Error::TooBig { needed, available } => write!(
+                f,
+                "symbol table needs {needed} bytes but `{SECTION}` has only {available}: enlarge the section by at least {} bytes",
+                needed - available
+            ),
+            Error::Dwarf(e) => write!(f, "cannot read DWARF line info: {e}"),
+            Error::Build(e) => write!(f, "cannot build the symbol table: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<BuildError> for Error {
+    fn from(e: BuildError) -> Self {
+        Error::Build(e)
+    }
+}
+
+impl From<gimli::Error> for Error {
+    fn from(e: gimli::Error) -> Self {
+        Error::Dwarf(e.to_string())
+    }
+}
+
+impl From<object::Error> for Error {
+    fn from(e: object::Error) -> Self {
+        Error::Elf(e.to_string())
+    }
+}
+
+/// Options for [`build_table_with`].
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Paths under this directory are printed relative to it. When `None`,
+    /// each compilation unit's `DW_AT_comp_dir` is used (cargo compiles
+    /// workspace members from the workspace root).
+    pub workspace_root: Option<PathBuf>,
+    /// Leave out the line table.
+    pub no_lines: bool,
+}
+
+/// What was built, for `ksymgen stats` and benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Size breakdown of our table.
+    pub table: TableStats,
+    /// Linux kallsyms sizes for the same names (type letters included).
+    pub kallsyms: KallsymsSize,
+    /// Size of `.text` (all executable sections).
+    pub text_bytes: u64,
+    /// Size of `.kallsyms` (0 when unknown).
+    pub section_bytes: u64,
+    /// The build ID stored.
+    pub build_id: Vec<u8>,
+    /// Whether the build ID came from a GNU build-id note (else SHA-1).
+    pub build_id_from_note: bool,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.table;
+        let k = &self.kallsyms;
+        let n = t.symbols.max(1) as f64;
+        writeln!(f, "symbols:                {}", t.symbols)?;
+        writeln!(
+            f,
+            "names, ours:            {:.2} bytes/symbol ({} bytes: {} codes + {} token table, {} tokens; raw {:.1} bytes/name)",
+            t.names_section_bytes() as f64 / n,
+            t.names_section_bytes(),
+            t.name_bytes,
+            t.token_bytes,
+            t.tokens,
+            t.raw_name_bytes as f64 / n
+        )?;
+        writeln!(
+            f,
+            "names, Linux kallsyms:  {:.2} bytes/symbol ({} bytes: {} names + {} markers + {} token table/index)",
+            k.names_section() as f64 / n,
+            k.names_section(),
+            k.names,
+            k.markers,
+            k.token_table
+        )?;
+        writeln!(
+            f,
+            "symbols total, ours:    {:.2} bytes/symbol (names + address, size, kind, index)",
+            t.bytes_per_symbol()
+        )?;
+        writeln!(
+            f,
+            "symbols total, Linux:   {:.2} bytes/symbol (names + offsets + seqs_of_names; no sizes)",
+            k.total() as f64 / n
+        )?;
+        writeln!(
+            f,
+            "line table:             {} rows, {:.2} bytes/row ({} row bytes + {} file-name bytes, {} files)",
+            t.line_rows,
+            t.line_bytes_per_row(),
+            t.line_bytes,
+            t.file_bytes,
+            t.files
+        )?;
+        let pct = |b: usize| 100.0 * b as f64 / self.text_bytes.max(1) as f64;
+        writeln!(
+            f,
+            "table:                  {} bytes = {:.1}% of .text ({} bytes){}",
+            t.total_bytes,
+            pct(t.total_bytes),
+            self.text_bytes,
+            if self.section_bytes > 0 {
+                format!(
+                    ", {:.1}% of the {}-byte {SECTION}",
+                    100.0 * t.total_bytes as f64 / self.section_bytes as f64,
+                    self.section_bytes
+                )
+            } else {
+                String::new()
+            }
+        )?;
+        write!(f, "build id:               ")?;
+        for b in &self.build_id {
+            write!(f, "{b:02x}")?;
+        }
+        writeln!(
+            f,
+            " ({})",
+            if self.build_id_from_note {
+                "GNU note"
+            } else {
+                "sha1 of allocated sections"
+            }
+        )
+    }
+}
+
+/// Builds the table for an ELF image with default [`Options`].
+pub fn build_table(elf: &[u8]) -> Result<(Vec<u8>, Stats), Error> {
+    build_table_with(elf, &Options::default())
+}
+
+/// Builds the table for an ELF image.
+pub fn build_table_with(elf: &[u8], opts: &Options) -> Result<(Vec<u8>, Stats), Error> {
+    let file = object::File::parse(elf)?;
+    let mut b = TableBuilder::new();
+    let mut kall: Vec<(u8, String)> = Vec::new();
+
+    // Symbols.
+    for sym in file.symbols() {
+        let is_func = match sym.kind() {
+            SymbolKind::Text => true,
+            SymbolKind::Data => false,
+            _ => continue,
+        };
+        if sym.is_undefined() || sym.section_index().is_none() {
+            continue;
+        }
+        let Ok(raw) = sym.name() else { continue };
+        if raw.is_empty() {
+            continue;
+        }
+        let name = format!("{:#}", rustc_demangle::demangle(raw));
+        b.symbol(&name, sym.address(), sym.size(), is_func);
+        let letter = match (is_func, sym.is_local()) {
+            (true, true) => b't',
+            (true, false) => b'T',
+            (false, true) => b'd',
+            (false, false) => b'D',
+        };
+        kall.push((letter, name));
+    }
+
+    // Build ID.
+    let (build_id, from_note) = match file.build_id()? {
+        Some(id) if !id.is_empty() => (id.to_vec(), true),
+        _ => (hash_alloc_sections(&file)?, false),
+    };
+    b.build_id(&build_id);
+
+    // Executable ranges: line sequences elsewhere (e.g. at 0 after
+    // --gc-sections) are dropped.
+    let text = exec_ranges(&file);
+    let section_bytes = file.section_by_name(SECTION).map_or(0, |s| s.size());
+    let text_bytes = text.iter().map(|(a, e)| e - a).sum();
+
+    if !opts.no_lines {
+        add_lines(&file, opts, &text, &mut |a, f, l| {
+            b.line_row(a, f, l);
+        })?;
+    }
+
+    let (bytes, table) = b.build_with_stats()?;
+    let kallsyms = kallsyms_baseline(kall.iter().map(|(t, n)| (*t, n.as_str())));
+    Ok((
+        bytes,
+        Stats {
+            table,
+            kallsyms,
+            text_bytes,
+            section_bytes,
+            build_id,
+            build_id_from_note: from_note,
+        },
+    ))
+}
+
+/// SHA-1 over every allocated section except `.kallsyms`: name, address,
+/// size and (for sections with file bytes) contents.
+fn hash_alloc_sections(file: &object::File<'_>) -> Result<Vec<u8>, Error> {
+    let mut buf = Vec::new();
+    for s in file.sections() {
+        let SectionFlags::Elf { sh_flags } = s.flags() else {
+            continue;
+        };
+        if sh_flags & u64::from(object::elf::SHF_ALLOC) == 0 {
+            continue;
+        }
+        let name = s.name().unwrap_or("");
+        if name == SECTION {
+            continue;
+        }
+        buf.extend_from_slice(name.as_bytes());
+        buf.push(0);
+        buf.extend_from_slice(&s.address().to_le_bytes());
+        buf.extend_from_slice(&s.size().to_le_bytes());
+        if s.kind() != SectionKind::UninitializedData && s.file_range().is_some() {
+            buf.extend_from_slice(s.data()?);
+        }
+    }
+    Ok(sha1(&buf).to_vec())
+}
+
+/// The line rows `ksymgen` stores for an ELF image, before normalization:
+/// `(address, file, line)`, with line 0 marking the end of a sequence.
+pub fn line_rows(elf: &[u8], opts: &Options) -> Result<Vec<(u64, String, u32)>, Error> {
+    let file = object::File::parse(elf)?;
+    let text = exec_ranges(&file);
+    let mut out = Vec::new();
+    add_lines(&file, opts, &text, &mut |a, f, l| {
+        out.push((a, f.to_string(), l))
+    })?;
+    Ok(out)
+}
+
+fn exec_ranges(file: &object::File<'_>) -> Vec<(u64, u64)> {
+    let mut text = Vec::new();
+    for s in file.sections() {
+        if let SectionFlags::Elf { sh_flags } = s.flags() {
+            let alloc = sh_flags & u64::from(object::elf::SHF_ALLOC) != 0;
+            let exec = sh_flags & u64::from(object::elf::SHF_EXECINSTR) != 0;
+            if alloc && exec && s.size() > 0 {
+                text.push((s.address(), s.address() + s.size()));
+            }
+        }
+    }
+    text
+}
+
+fn add_lines(
+    file: &object::File<'_>,
+    opts: &Options,
+    text: &[(u64, u64)],
+    b: &mut dyn FnMut(u64, &str, u32),
+) -> Result<(), Error> {
+    let load = |id: gimli::SectionId| -> Result<Cow<'_, [u8]>, Error> {
+        match file.section_by_name(id.name()) {
+            Some(s) => Ok(s.uncompressed_data()?),
+            None => Ok(Cow::Borrowed(&[][..])),
+        }
+    };
+    let sections = gimli::DwarfSections::load(load)?;
+    let endian = if file.is_little_endian() {
+        gimli::RunTimeEndian::Little
+    } else {
+        gimli::RunTimeEndian::Big
+    };
+    let dwarf = sections.borrow(|s| gimli::EndianSlice::new(s, endian));
+    let in_text = |a: u64| text.iter().any(|&(lo, hi)| lo <= a && a < hi);
+
+    let mut units = dwarf.units();
+    while let Some(header) = units.next()? {
+        let unit = dwarf.unit(header)?;
+        let Some(program) = unit.line_program.clone() else {
+            continue;
+        };
+        let comp_dir: PathBuf = unit
+            .comp_dir
+            .map(|d| PathBuf::from(d.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        let root = opts
+            .workspace_root
+            .clone()
+            .unwrap_or_else(|| comp_dir.clone());
+        let mut names: HashMap<u64, String> = HashMap::new();
+        let mut seq: Vec<(u64, u64, u32)> = Vec::new();
+        let mut rows = program.rows();
+        while let Some((header, row)) = rows.next_row()? {
+            if row.end_sequence() {
+                if let Some(&(start, _, _)) = seq.first() {
+                    if in_text(start) {
+                        for &(addr, fi, line) in &seq {
+                            if !names.contains_key(&fi) {
+                                let p = file_path(&dwarf, &unit, header, fi, &comp_dir)
+                                    .unwrap_or_else(|| "??".into());
+                                names.insert(fi, shorten_path(&p, &root));
+                            }
+                            let name = names.get(&fi).map(String::as_str).unwrap_or("??");
+                            b(addr, name, line);
+                        }
+                        b(row.address(), "", 0);
+                    }
+                }
+                seq.clear();
+                continue;
+            }
+            let line = row
+                .line()
+                .map(|l| u32::try_from(l.get()).unwrap_or(u32::MAX))
+                .unwrap_or(0);
+            seq.push((row.address(), row.file_index(), line));
+        }
+    }
+    Ok(())
+}
+
+type Slice<'a> = gimli::EndianSlice<'a, gimli::RunTimeEndian>;
+
+fn file_path(
+    dwarf: &gimli::Dwarf<Slice<'_>>,
+    unit: &gimli::Unit<Slice<'_>>,
+    header: &gimli::LineProgramHeader<Slice<'_>>,
+    index: u64,
+    comp_dir: &Path,
+) -> Option<PathBuf> {
+    let fe = header.file(index)?;
+    let name = dwarf.attr_string(unit, fe.path_name()).ok()?;
+    let name = PathBuf::from(name.to_string_lossy().into_owned());
+    if name.is_absolute() {
+        return Some(name);
+    }
+    let mut p = comp_dir.to_path_buf();
+    if let Some(dir) = fe.directory(header) {
+        if let Ok(d) = dwarf.attr_string(unit, dir) {
+            p.push(d.to_string_lossy().into_owned());
+        }
+    }
+    p.push(name);
+    Some(p)
+}
+
+/// Makes a source path short and stable:
+/// * `/rustc/<hash>/library/core/src/x.rs` and `.../rustlib/src/rust/library/core/src/x.rs`
+///   become `core/src/x.rs`;
+/// * `.../registry/src/<index>/spin-0.10.1/src/x.rs` becomes `spin-0.10.1/src/x.rs`;
+/// * `.../git/checkouts/<repo>/<rev>/src/x.rs` becomes `<repo>/src/x.rs`;
+/// * paths under `root` become relative to it.
+pub fn shorten_path(path: &Path, root: &Path) -> String {
+    // Lexical normalization (no file system access).
+    let mut parts: Vec<String> = Vec::new();
+    let absolute = path.is_absolute();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    let find = |name: &str| parts.iter().position(|p| p == name);
+    if let Some(i) = find("library") {
+        let sysroot = (i >= 2 && parts[0] == "rustc")
+            || (i >= 3
+                && parts[i - 1] == "rust"
+                && parts[i - 2] == "src"
+                && parts[i - 3] == "rustlib");
+        if sysroot && i + 1 < parts.len() {
+            return parts[i + 1..].join("/");
+        }
+    }
+    if let Some(i) = find("registry") {
+        if parts.get(i + 1).map(String::as_str) == Some("src") && i + 3 < parts.len() {
+            return parts[i + 3..].join("/");
+        }
+    }
+    if let Some(i) = find("checkouts") {
+        if i > 0 && parts[i - 1] == "git" && i + 3 < parts.len() {
+            let mut v = vec![parts[i + 1].clone()];
+            v.extend_from_slice(&parts[i + 3..]);
+            return v.join("/");
+        }
+    }
+    let joined = parts.join("/");
+    let full = if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    };
+    let root = root.to_string_lossy();
+    let root = root.trim_end_matches('/');
+    if !root.is_empty() {
+        if let Some(rest) = full.strip_prefix(root) {
+            if let Some(rest) = rest.strip_prefix('/') {
+                return rest.to_string();
+            }
+        }
+    }
+    full
+}
+
+/// Finds the file range of `.kallsyms`: `(offset, size)`.
+pub fn section_range(elf: &[u8]) -> Result<(usize, usize), Error> {
+    let file = object::File::parse(elf)?;
+    let s = file.section_by_name(SECTION).ok_or(Error::NoSection)?;
+    if s.kind() == SectionKind::UninitializedData {
+        return Err(Error::SectionNotInFile);
+    }
+    let (off, size) = s.file_range().ok_or(Error::SectionNotInFile)?;
+    let off = usize::try_from(off).map_err(|_| Error::Elf("section offset too large".into()))?;
+    let size = usize::try_from(size).map_err(|_| Error::Elf("section size too large".into()))?;
+    if off.checked_add(size).is_none_or(|end| end > elf.len()) {
+        return Err(Error::Elf(format!("`{SECTION}` lies outside the file")));
+    }
+    Ok((off, size))
+}
+
+/// Builds the table and writes it into the `.kallsyms` bytes of `elf` (the
+/// rest of the section is zeroed).
+pub fn patch_bytes(elf: &mut [u8]) -> Result<Stats, Error> {
+    let (off, size) = section_range(elf)?;
+    let (table, stats) = build_table(elf)?;
+    if table.len() > size {
+        return Err(Error::TooBig {
+            needed: table.len(),
+            available: size,
+        });
+    }
+    let dst = &mut elf[off..off + size];
+    dst[..table.len()].copy_from_slice(&table);
+    dst[table.len()..].fill(0);
+    Ok(stats)
+}
+
+/// Builds the table for the ELF file at `path` and writes it into its
+/// `.kallsyms` section in place (only those bytes of the file change).
+pub fn patch_file(path: &Path) -> Result<Stats, Error> {
+    let io = |err| Error::Io {
+        path: path.to_path_buf(),
+        err,
+    };
+    let elf = std::fs::read(path).map_err(io)?;
+    let (off, size) = section_range(&elf)?;
+    let (table, stats) = build_table(&elf)?;
+    if table.len() > size {
+        return Err(Error::TooBig {
+            needed: table.len(),
+            available: size,
+        });
+    }
+    let mut bytes = table;
+    bytes.resize(size, 0);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io)?;
+    f.seek(SeekFrom::Start(off as u64)).map_err(io)?;
+    f.write_all(&bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shorten() {
+        let root = Path::new("/work/main");
+        let s = |p: &str| shorten_path(Path::new(p), root);
+        assert_eq!(s("/work/main/kernel/src/main.rs"), "kernel/src/main.rs");
+        assert_eq!(
+            s("/work/main/./kernel/src/../src/main.rs"),
+            "kernel/src/main.rs"
+        );
+        assert_eq!(
+            s("/rustc/59807616e1b5d3a7b6b2a0a1f5e4d3c2b1a09876/library/core/src/fmt/mod.rs"),
+            "core/src/fmt/mod.rs"
+        );
+        assert_eq!(
+            s("/root/.rustup/toolchains/1.95.0-x86_64-unknown-linux-gnu/lib/rustlib/src/rust/library/alloc/src/vec/mod.rs"),
+            "alloc/src/vec/mod.rs"
+        );
+        assert_eq!(
+            s("/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/spin-0.10.1/src/mutex.rs"),
+            "spin-0.10.1/src/mutex.rs"
+        );
+        assert_eq!(
+            s("/root/.cargo/git/checkouts/foo-1234/abcdef0/src/lib.rs"),
+            "foo-1234/src/lib.rs"
+        );
+        assert_eq!(s("/elsewhere/x.rs"), "/elsewhere/x.rs");
+        assert_eq!(s("/work/mainly/x.rs"), "/work/mainly/x.rs");
+        assert_eq!(s("kernel/src/main.rs"), "kernel/src/main.rs");
+    }
+
+    #[test]
+    fn errors_display() {
+        let e = Error::TooBig {
+            needed: 2000,
+            available: 1000,
+        };
+        assert!(e.to_string().contains("needs 2000 bytes"));
+        assert!(e.to_string().contains("only 1000"));
+        assert!(build_table(b"not an elf").is_err());
+    }
+}
