@@ -372,12 +372,11 @@ fn add_lines(
                 if let Some(&(start, _, _)) = seq.first() {
                     if in_text(start) {
                         for &(addr, fi, line) in &seq {
-                            if !names.contains_key(&fi) {
+                            let name = names.entry(fi).or_insert_with(|| {
                                 let p = file_path(&dwarf, &unit, header, fi, &comp_dir)
                                     .unwrap_or_else(|| "??".into());
-                                names.insert(fi, shorten_path(&p, &root));
-                            }
-                            let name = names.get(&fi).map(String::as_str).unwrap_or("??");
+                                shorten_path(&p, &root)
+                            });
                             b(addr, name, line);
                         }
                         b(row.address(), "", 0);
