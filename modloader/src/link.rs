@@ -247,12 +247,18 @@ impl Object<'_> {
         // --- symbol values ---
         let mut values: Vec<u64> = Vec::with_capacity(self.symbols.len());
         let mut missing: Vec<String> = Vec::new();
+        let mut weak_unresolved: Vec<bool> = alloc::vec![false; self.symbols.len()];
         for (i, s) in self.symbols.iter().enumerate() {
             let v = match s.def {
                 SymDef::Undefined if i == 0 => 0,
                 SymDef::Undefined => match resolver.resolve(s.name) {
                     Some(v) => v,
-                    None if s.is_weak() => 0,
+                    None if s.is_weak() => {
+                        if let Some(w) = weak_unresolved.get_mut(i) {
+                            *w = true;
+                        }
+                        0
+                    }
                     None => {
                         if !missing.iter().any(|m| m == s.name) {
                             missing.push(s.name.to_string());
@@ -336,6 +342,15 @@ impl Object<'_> {
                         .map_err(|_| Error::LayoutMismatch)?;
                     let s = base + got_span.offset + slot as u64 * GOT_SLOT_SIZE;
                     reloc::compute(r.rtype, place, p, s, 0).map_err(err)?
+                } else if reloc::is_branch26(r.rtype)
+                    && weak_unresolved.get(canon as usize) == Some(&true)
+                {
+                    // A call to an absent weak function becomes a NOP ("branch to the next
+                    // instruction"), as GNU ld does; callers guard such calls anyway.
+                    Patch {
+                        width: 4,
+                        value: NOP as u64,
+                    }
                 } else {
                     let s = value_of(r.sym);
                     match reloc::compute(r.rtype, place, p, s, r.addend) {

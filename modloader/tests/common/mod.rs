@@ -63,8 +63,14 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// `modloader/tests/fixtures`, from either crate's tests.
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    let m = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if m.join("tests/fixtures").is_dir() {
+        m.join("tests/fixtures")
+    } else {
+        m.join("../../modloader/tests/fixtures")
+    }
 }
 
 /// Assemble an AArch64 source file with GNU as.
