@@ -17,6 +17,7 @@ core::arch::global_asm!(
     r#"
     .section .text.boot, "ax"
     .global _start
+    .type _start, %function
 _start:
     mov     x19, x0                 // device tree pointer, when the loader passes one
     mrs     x20, CurrentEL          // the EL we were entered at, for the banner
@@ -83,6 +84,7 @@ _start:
 .Lpark:
     wfe
     b       .Lpark
+    .size _start, . - _start
     .ltorg
 "#
 );

@@ -138,6 +138,7 @@ core::arch::global_asm!(
     .section .text.vectors, "ax"
     .balign 0x800
     .global __vectors
+    .type __vectors, %function
 __vectors:
     VECTOR 0
     VECTOR 1
@@ -155,7 +156,9 @@ __vectors:
     VECTOR 13
     VECTOR 14
     VECTOR 15
+    .size __vectors, . - __vectors
 
+    .type __trap_common, %function
 __trap_common:
     stp     x2, x3, [sp, #16]
     stp     x4, x5, [sp, #32]
@@ -220,6 +223,7 @@ __trap_common:
     ldr     x30, [sp, #240]
     add     sp, sp, #320
     eret
+    .size __trap_common, . - __trap_common
 "#
 );
 

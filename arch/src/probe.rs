@@ -9,6 +9,7 @@ core::arch::global_asm!(
     r#"
     .section .text.probe, "ax"
     .global __probe_read_u64
+    .type __probe_read_u64, %function
     // x0 = address; returns x0 = value, x1 = 0 on success, x1 = 1 on fault.
 __probe_read_u64:
 1:  ldr     x0, [x0]
@@ -17,7 +18,9 @@ __probe_read_u64:
 2:  mov     x0, #0
     mov     x1, #1
     ret
+    .size __probe_read_u64, . - __probe_read_u64
     .global __probe_read_u32
+    .type __probe_read_u32, %function
 __probe_read_u32:
 3:  ldr     w0, [x0]
     mov     x1, #0
@@ -25,7 +28,9 @@ __probe_read_u32:
 4:  mov     x0, #0
     mov     x1, #1
     ret
+    .size __probe_read_u32, . - __probe_read_u32
     .global __probe_write_u8
+    .type __probe_write_u8, %function
     // x0 = address, w1 = byte; returns x0 = 0 on success, 1 on fault.
 __probe_write_u8:
 5:  strb    w1, [x0]
@@ -33,6 +38,7 @@ __probe_write_u8:
     ret
 6:  mov     x0, #1
     ret
+    .size __probe_write_u8, . - __probe_write_u8
 
     .section __ex_table, "a"
     .balign 8

@@ -22,6 +22,7 @@ core::arch::global_asm!(
     r#"
     .section .text.recover, "ax"
     .global __recover_catch
+    .type __recover_catch, %function
     // x0 = fn(arg), x1 = arg, x2 = &mut JumpBuf. Returns 0, or the longjmp code.
 __recover_catch:
     stp     x19, x20, [x2, #0]
@@ -40,8 +41,10 @@ __recover_catch:
     ldp     x29, x30, [sp], #16
     mov     x0, #0
     ret
+    .size __recover_catch, . - __recover_catch
 
     .global __recover_longjmp
+    .type __recover_longjmp, %function
     // x0 = &JumpBuf, x1 = code (non-zero).
 __recover_longjmp:
     ldp     x19, x20, [x0, #0]
@@ -54,6 +57,7 @@ __recover_longjmp:
     mov     sp, x2
     mov     x0, x1
     ret
+    .size __recover_longjmp, . - __recover_longjmp
 "#
 );
 

@@ -11,6 +11,7 @@ core::arch::global_asm!(
     r#"
     .section .text.semihosting, "ax"
     .global __semihost_call
+    .type __semihost_call, %function
     // w0 = operation, x1 = parameter block. Returns x0 = result, x1 = 0, or x1 = 1 when
     // semihosting is not enabled (the hlt faulted and the fixup ran).
 __semihost_call:
@@ -20,6 +21,7 @@ __semihost_call:
 2:  mov     x0, #-1
     mov     x1, #1
     ret
+    .size __semihost_call, . - __semihost_call
     .section __ex_table, "a"
     .balign 8
     .quad 1b, 2b

@@ -34,6 +34,16 @@ impl<const N: usize> SmallStr<N> {
         out
     }
 
+    /// Appends `s`, truncated at a character boundary to fit.
+    pub fn push_str(&mut self, s: &str) {
+        let mut end = s.len().min(N - self.len);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.buf[self.len..self.len + end].copy_from_slice(&s.as_bytes()[..end]);
+        self.len += end;
+    }
+
     /// The string.
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")

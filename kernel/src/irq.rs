@@ -62,6 +62,7 @@ pub fn handle() -> Handled {
         if let Some(t) = TIMER.get() {
             t.rearm();
         }
+        crate::shell::crash::maybe_fault_in_irq();
         Handled::Tick
     } else if id == UART_INTID.load(Ordering::Relaxed) {
         crate::console::on_irq();

@@ -8,6 +8,7 @@ pub mod builtin_modules;
 pub mod console;
 pub mod exports;
 pub mod irq;
+pub mod kallsyms;
 pub mod kapi;
 pub mod ktest;
 pub mod mem;

@@ -1,32 +1,181 @@
-//! Crash reports.
+//! Oops reports: the `oops` crate's formatter fed with this kernel's state.
+//!
+//! Every unhandled exception, unexpected interrupt and panic comes here. The report is
+//! written with the lock-free emergency console writer; memory is read only through
+//! fault-safe probes; symbols come from the embedded table and the loaded modules (never
+//! blocking on their lock). A fault while printing a report falls back to a raw hex dump.
 
 use crate::console::Emergency;
+use arch::exception::Exception;
 use arch::{TrapFrame, TrapKind};
-use core::fmt::Write;
+use core::fmt::{self, Display, Write};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use oops::{Cause, MemReader, OopsInfo, PanicLocation, Regs, StackRange, Symbolizer, Taint};
 
-/// Reports an unhandled exception.
-pub fn exception(frame: &TrapFrame, kind: TrapKind) {
-    let mut w = Emergency;
-    let _ = writeln!(
-        w,
-        "\nUnhandled exception: {} EC 0x{:02x} ESR 0x{:016x} FAR 0x{:016x} ELR 0x{:016x} SPSR 0x{:08x}",
-        kind.name(),
-        frame.ec(),
-        frame.esr,
-        frame.far,
-        frame.elr,
-        frame.spsr
-    );
+static OOPS_COUNT: AtomicU32 = AtomicU32::new(0);
+static IN_REPORT: AtomicBool = AtomicBool::new(false);
+
+/// Reads memory through the fault-safe probes.
+pub struct Probe;
+
+impl MemReader for Probe {
+    fn read_u64(&self, addr: u64) -> Option<u64> {
+        arch::probe::read_u64(addr)
+    }
+    fn read_u32(&self, addr: u64) -> Option<u32> {
+        arch::probe::read_u32(addr)
+    }
 }
 
-/// Reports a panic (message and location).
-pub fn panic(info: &core::panic::PanicInfo<'_>) {
-    let mut w = Emergency;
-    let _ = write!(w, "\nKernel panic - not syncing: {}", info.message());
-    if let Some(l) = info.location() {
-        let _ = write!(w, "\n  at {}:{}:{}", l.file(), l.line(), l.column());
+/// The kernel's table, then every loaded module.
+pub struct KernelSymbols {
+    table: Option<oops::Table<'static>>,
+}
+
+impl KernelSymbols {
+    /// Parses the embedded table (cheap: a header check).
+    pub fn new() -> Self {
+        KernelSymbols {
+            table: crate::kallsyms::table().ok(),
+        }
     }
+}
+
+impl Default for KernelSymbols {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Symbolizer for KernelSymbols {
+    fn symbolize(
+        &self,
+        addr: u64,
+        lookup: u64,
+        w: &mut dyn fmt::Write,
+    ) -> Result<bool, fmt::Error> {
+        if crate::module::in_module_area(lookup) {
+            return crate::module::symbolize(addr, lookup, w);
+        }
+        match &self.table {
+            Some(t) => t.symbolize(addr, lookup, w),
+            None => Ok(false),
+        }
+    }
+
+    fn function_range(&self, addr: u64) -> Option<(u64, u64)> {
+        self.table.as_ref()?.function_range(addr)
+    }
+}
+
+struct Linked;
+
+impl Display for Linked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::module::write_linked(f)
+    }
+}
+
+/// Number of oopses so far.
+pub fn count() -> u32 {
+    OOPS_COUNT.load(Ordering::Relaxed)
+}
+
+fn stacks() -> [StackRange; 2] {
+    let s = crate::mem::stacks();
+    [
+        StackRange::new(s[0].1, s[0].2),
+        StackRange::new(s[1].1, s[1].2),
+    ]
+}
+
+fn emit(regs: &Regs, cause: Cause<'_>, esr: u64, far: u64) {
+    let n = OOPS_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+    let mut w = Emergency;
+    if IN_REPORT.swap(true, Ordering::Acquire) {
+        // A fault while printing a report: no symbols, no memory reads, no recursion.
+        let _ = oops::write_raw_hex_report(&mut w, regs, esr, far);
+        return;
+    }
+    let board = crate::board();
+    let mut hw = boards::virt::SmallStr::<80>::from(board.model.as_str());
+    if board.from_dt {
+        hw.push_str(" (DT)");
+    }
+    let syms = KernelSymbols::new();
+    let build_id = syms.table.as_ref().map(|t| t.build_id()).unwrap_or(&[]);
+    let mut taint = 0;
+    if crate::module::TAINT_OOT.load(Ordering::Relaxed) {
+        taint |= Taint::OOT_MODULE;
+    }
+    if n > 1 {
+        taint |= Taint::DIE;
+    }
+    let stacks = stacks();
+    let mut info = OopsInfo::new(regs, cause, &Probe, &syms);
+    info.oops_count = n;
+    info.modules = &Linked;
+    info.taint = Taint(taint);
+    info.release = crate::RELEASE;
+    info.build_id = build_id;
+    info.hardware = hw.as_str();
+    info.cpu = arch::cpu::cpu_id() as u32;
+    info.stacks = &stacks;
     let _ = writeln!(w);
+    let _ = oops::write_report(&mut w, &info);
+    IN_REPORT.store(false, Ordering::Release);
+}
+
+/// Reports an unhandled exception or unexpected interrupt.
+pub fn exception(frame: &TrapFrame, kind: TrapKind) {
+    let regs = Regs {
+        x: frame.x,
+        sp: frame.sp,
+        pc: frame.elr,
+        pstate: frame.spsr,
+    };
+    let cause = match kind.exception() {
+        Exception::Sync => Cause::Exception {
+            esr: frame.esr,
+            far: frame.far,
+        },
+        Exception::Irq => Cause::UnexpectedIrq,
+        Exception::Fiq => Cause::UnexpectedFiq,
+        Exception::SError => Cause::Unhandled {
+            vector: kind.name(),
+            esr: frame.esr,
+        },
+    };
+    emit(&regs, cause, frame.esr, frame.far);
+}
+
+/// Reports a panic: message and location first, then registers and the call trace from
+/// the panic handler's own frame.
+#[inline(never)]
+pub fn panic(info: &core::panic::PanicInfo<'_>) {
+    let mut x = [0u64; 31];
+    let (sp, pc) = arch::cpu::snapshot_registers(&mut x);
+    let regs = Regs {
+        x,
+        sp,
+        pc,
+        pstate: arch::cpu::pstate(),
+    };
+    let msg = info.message();
+    let location = info.location().map(|l| PanicLocation {
+        file: l.file(),
+        line: l.line(),
+        column: l.column(),
+    });
+    emit(
+        &regs,
+        Cause::Panic {
+            message: &msg,
+            location,
+        },
+        0,
+        0,
+    );
 }
 
 /// Stops after a fatal report: exit QEMU with status 1 under semihosting, else halt.

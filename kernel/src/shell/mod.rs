@@ -6,6 +6,7 @@
 //! crash nor wedge the shell.
 
 mod builtins;
+pub mod crash;
 mod modcmds;
 
 use crate::{print, println};
@@ -306,6 +307,7 @@ impl Editor {
 pub fn run() -> ! {
     builtins::register_all();
     modcmds::register_all();
+    crash::register_all();
     let mut ed = Editor::new();
     print!("{PROMPT}");
     loop {
