@@ -130,7 +130,7 @@ impl Default for TableBuilder {
 }
 
 /// Minimum number of occurrences for a byte pair to become a token.
-const MIN_PAIR_COUNT: i64 = 4;
+const MIN_PAIR_COUNT: i64 = 6;
 
 impl TableBuilder {
     /// An empty builder with default block sizes (16 symbols, 128 rows).

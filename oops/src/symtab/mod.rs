@@ -616,9 +616,28 @@ impl<'a> Table<'a> {
 
     /// Finds a symbol by its (demangled) name; returns its address.
     pub fn find(&self, name: &str) -> Option<u64> {
-        self.symbols()
-            .find(|s| s.name.eq_str(name))
-            .map(|s| s.start)
+        let want = name.as_bytes();
+        let mut blk: Block = [RawSym::default(); MAX_SYM_BLOCK];
+        for b in 0..self.nblocks() {
+            let n = self.decode_block(b, &mut blk)?;
+            for i in 0..n {
+                let mut pos = 0usize;
+                let mut ok = true;
+                let _ = self.emit_name::<()>(&blk, n, i, &mut |c| {
+                    if want.get(pos) == Some(&c) {
+                        pos += 1;
+                        Ok(true)
+                    } else {
+                        ok = false;
+                        Ok(false)
+                    }
+                });
+                if ok && pos == want.len() {
+                    return blk.get(i).map(|s| s.start);
+                }
+            }
+        }
+        None
     }
 
     // -- token decoding --------------------------------------------------------
