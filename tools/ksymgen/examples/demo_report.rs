@@ -33,12 +33,15 @@ fn main() {
         .filter(|s| s.is_func && s.size >= 0x40)
         .collect();
     let f = |i: usize| funcs[i * 7 % funcs.len()];
-    let mut regs = Regs::default();
-    regs.pc = f(1).start + 0x14;
-    regs.x[30] = f(2).start + 0x18;
-    regs.x[29] = 0x4100_0f00;
-    regs.sp = 0x4100_0ef0;
-    regs.pstate = 0x6000_03c5;
+    let mut x = [0u64; 31];
+    x[30] = f(2).start + 0x18;
+    x[29] = 0x4100_0f00;
+    let regs = Regs {
+        x,
+        pc: f(1).start + 0x14,
+        sp: 0x4100_0ef0,
+        pstate: 0x6000_03c5,
+    };
     let mut stack = BTreeMap::new();
     let rec = |s: &mut BTreeMap<u64, u64>, at: u64, fp: u64, lr: u64| {
         s.insert(at, fp);
