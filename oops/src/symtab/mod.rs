@@ -452,6 +452,18 @@ impl<'a> Table<'a> {
         self.nfiles as usize
     }
 
+    /// Byte sizes of the table's parts (for in-guest statistics).
+    pub fn sizes(&self) -> TableSizes {
+        let len = |s: usize| self.sect.get(s).map_or(0, |&(_, l)| l);
+        TableSizes {
+            total: self.bytes.len(),
+            tokens: len(S_TOKENS),
+            symbols: len(S_SYM_INDEX) + len(S_SYM_DATA),
+            files: len(S_FILE_INDEX) + len(S_FILE_DATA),
+            lines: len(S_LINE_INDEX) + len(S_LINE_DATA),
+        }
+    }
+
     fn nblocks(&self) -> usize {
         (self.nsyms as usize).div_ceil(self.sym_block)
     }
@@ -860,6 +872,21 @@ impl<'a> Table<'a> {
         self.expand(codes, MAX_NAME_LEN, sink)?;
         Ok(())
     }
+}
+
+/// Byte sizes of a table's parts, see [`Table::sizes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSizes {
+    /// Whole table, header included.
+    pub total: usize,
+    /// Token table.
+    pub tokens: usize,
+    /// Symbol index and data (addresses, sizes, compressed names).
+    pub symbols: usize,
+    /// File-name index and data.
+    pub files: usize,
+    /// Line index and data.
+    pub lines: usize,
 }
 
 const SECTION_NAMES: [&str; NSECT] = [

@@ -68,6 +68,10 @@ fn roundtrip_lookup_every_symbol() {
     let t = Table::parse(&bytes).unwrap();
     assert_eq!(t.len(), 300);
     assert_eq!(t.build_id(), &[0xde, 0xad, 0xbe, 0xef]);
+    let sz = t.sizes();
+    assert_eq!(sz.total, bytes.len());
+    assert!(sz.symbols > 0 && sz.lines > 0 && sz.tokens > 0 && sz.files > 0);
+    assert_eq!(t.byte_len(), bytes.len());
     for (name, addr, size) in &syms {
         for off in [0, 4, size - 1] {
             let s = t.lookup(addr + off).unwrap();
