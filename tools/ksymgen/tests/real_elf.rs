@@ -179,6 +179,12 @@ fn build_id_is_the_gnu_note() {
     assert_eq!(t.build_id(), note);
     assert!(stats.build_id_from_note);
     assert_eq!(note.len(), 20);
+    // Reproducible: the same image gives the same table, and patching again
+    // (the section now holds a table) changes nothing.
+    let (a, _) = ksymgen::build_table(&elf).unwrap();
+    let (b, _) = ksymgen::build_table(&elf).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(&t_bytes[..a.len()], &a[..]);
 }
 
 fn which(tool: &str) -> Option<PathBuf> {
