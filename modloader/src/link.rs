@@ -202,6 +202,9 @@ pub fn veneer_code(at: u64, target: u64) -> [u8; VENEER_SIZE as usize] {
 struct PendingPatch {
     offset: usize,
     patch: Patch,
+    section: usize,
+    rtype: u32,
+    place: u64,
 }
 
 impl Object<'_> {
@@ -369,25 +372,34 @@ impl Object<'_> {
                     patches.push(PendingPatch {
                         offset: img_off as usize,
                         patch,
+                        section: rs.target,
+                        rtype: r.rtype,
+                        place: r.offset,
                     });
                 }
             }
         }
         // Relocations are never stacked on AArch64; refuse overlapping places rather than
         // silently losing one of them.
-        let mut spans: Vec<(usize, usize)> = patches
+        let mut spans: Vec<(usize, usize, usize)> = patches
             .iter()
-            .map(|p| (p.offset, p.offset + p.patch.width as usize))
+            .enumerate()
+            .map(|(i, p)| (p.offset, p.offset + p.patch.width as usize, i))
             .collect();
         spans.sort_unstable();
         for w in spans.windows(2) {
             if let [a, b] = w {
                 if b.0 < a.1 {
+                    let p = patches.get(b.2).ok_or(Error::LayoutMismatch)?;
                     return Err(Error::BadRelocation {
-                        rtype: 0,
-                        section: String::from("<image>"),
-                        offset: b.0 as u64,
-                        reason: "two relocations patch overlapping bytes",
+                        rtype: p.rtype,
+                        section: self
+                            .sections
+                            .get(p.section)
+                            .map(|s| s.name.to_string())
+                            .unwrap_or_default(),
+                        offset: p.place,
+                        reason: "another relocation patches overlapping bytes",
                     });
                 }
             }
