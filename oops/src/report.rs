@@ -40,7 +40,8 @@
 //! * ` (L)`: the saved link register, shown after the pc when it is neither in
 //!   the faulting function nor equal to the first frame record's return
 //!   address, i.e. when the faulting function is a leaf without a frame record
-//!   and its caller would otherwise be missing;
+//!   and its caller would otherwise be missing; likewise after a ` (P)` frame
+//!   when [`OopsInfo::trap_lr_offset`] tells where the trap frame keeps x30;
 //! * ` (P)`: an exact interrupted pc recovered across an exception boundary
 //!   (a frame record followed by [`EXCEPTION_FRAME_MARKER`](crate::unwind::EXCEPTION_FRAME_MARKER)).
 //!
@@ -333,6 +334,12 @@ pub struct OopsInfo<'a> {
     pub symbolizer: &'a dyn Symbolizer,
     /// Most frame records to print in the call trace.
     pub max_frames: usize,
+    /// Where the exception entry saves the interrupted x30, relative to the
+    /// frame record inside the trap frame (for this kernel's `TrapFrame`:
+    /// x30 at +240, record at +288, so `Some(-48)`). When set, the call trace
+    /// also shows the interrupted link register (marked ` (L)`) after an
+    /// exception-boundary frame, so a leaf function's caller is not lost.
+    pub trap_lr_offset: Option<i64>,
 }
 
 struct Empty;
@@ -366,6 +373,7 @@ impl<'a> OopsInfo<'a> {
             mem,
             symbolizer,
             max_frames: 64,
+            trap_lr_offset: None,
         }
     }
 }
@@ -548,6 +556,37 @@ fn write_headline(w: &mut dyn fmt::Write, info: &OopsInfo<'_>) -> fmt::Result {
     }
 }
 
+/// Prints the saved link register ` (L)` when it adds information: it is not
+/// the next frame record's return address and not inside the function of `pc`
+/// (i.e. `pc` is in a leaf function without a frame record).
+fn write_lr_if_useful(
+    w: &mut dyn fmt::Write,
+    sym: &dyn Symbolizer,
+    pc: u64,
+    lr: u64,
+    next_ret: Option<u64>,
+) -> fmt::Result {
+    let same_function = match sym.function_range(pc) {
+        Some((lo, hi)) => {
+            let l = lr.wrapping_sub(4);
+            lo <= l && l < hi
+        }
+        None => false,
+    };
+    if lr != 0 && Some(lr) != next_ret && !same_function {
+        writeln!(
+            w,
+            " {} (L)",
+            Sym {
+                s: sym,
+                addr: lr,
+                lookup: lr.wrapping_sub(4)
+            }
+        )?;
+    }
+    Ok(())
+}
+
 /// Writes the full report (see the [module documentation](self)).
 pub fn write_report(w: &mut dyn fmt::Write, info: &OopsInfo<'_>) -> fmt::Result {
     let regs = info.regs;
@@ -613,25 +652,8 @@ pub fn write_report(w: &mut dyn fmt::Write, info: &OopsInfo<'_>) -> fmt::Result 
     )?;
     let mut frames = Unwinder::new(info.mem, info.stacks, regs.fp(), info.max_frames).peekable();
     let first_ret = frames.peek().map(|f| f.pc);
-    let same_function = match sym.function_range(pc) {
-        Some((lo, hi)) => {
-            let l = lr.wrapping_sub(4);
-            lo <= l && l < hi
-        }
-        None => false,
-    };
-    if lr != 0 && Some(lr) != first_ret && !same_function {
-        writeln!(
-            w,
-            " {} (L)",
-            Sym {
-                s: sym,
-                addr: lr,
-                lookup: lr.wrapping_sub(4)
-            }
-        )?;
-    }
-    for f in frames {
+    write_lr_if_useful(w, sym, pc, lr, first_ret)?;
+    while let Some(f) = frames.next() {
         let mark = match f.kind {
             FrameKind::Normal => "",
             FrameKind::Exception => " (P)",
@@ -645,6 +667,12 @@ pub fn write_report(w: &mut dyn fmt::Write, info: &OopsInfo<'_>) -> fmt::Result 
                 lookup: f.lookup_pc()
             }
         )?;
+        if let (FrameKind::Exception, Some(off)) = (f.kind, info.trap_lr_offset) {
+            if let Some(lr) = info.mem.read_u64(f.fp.wrapping_add_signed(off)) {
+                let next_ret = frames.peek().map(|n| n.pc);
+                write_lr_if_useful(w, sym, f.pc, lr, next_ret)?;
+            }
+        }
     }
 
     match info.cause {

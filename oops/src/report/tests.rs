@@ -232,6 +232,7 @@ fn exception_boundary_and_unknown_addresses() {
         .rec(0x7e80, 0x7f40, 0x1014)
         .rec(0x7f40, 0x7f80, 0xdead_0000);
     mem.0.insert(0x7e90, EXCEPTION_FRAME_MARKER);
+    mem.0.insert(0x7e80 - 48, 0x1050); // saved x30 in the trap frame
     let mut info = OopsInfo::new(
         &regs,
         Cause::Exception {
@@ -253,6 +254,11 @@ fn exception_boundary_and_unknown_addresses() {
     );
     assert!(out.contains("\n 0xdead0000\n"), "{out}");
     assert!(out.ends_with("---[ end trace 0000000000000003 ]---\n"));
+    // With the trap frame's saved x30 known, the interrupted leaf's caller
+    // (run, whose record is missing here) is shown after the (P) frame.
+    info.trap_lr_offset = Some(-48);
+    let out = render(&info);
+    assert!(out.contains(" (kernel/src/shell/crash.rs:42) (P)\n kernel::shell::crash::run+0x10/0x40 (kernel/src/shell/crash.rs:11) (L)\n 0xdead0000\n"), "{out}");
 }
 
 #[test]
