@@ -250,6 +250,7 @@ impl Object<'_> {
         // --- symbol values ---
         let mut values: Vec<u64> = Vec::with_capacity(self.symbols.len());
         let mut missing: Vec<String> = Vec::new();
+        let mut missing_seen: alloc::collections::BTreeSet<&str> = Default::default();
         let mut weak_unresolved: Vec<bool> = alloc::vec![false; self.symbols.len()];
         for (i, s) in self.symbols.iter().enumerate() {
             let v = match s.def {
@@ -263,7 +264,7 @@ impl Object<'_> {
                         0
                     }
                     None => {
-                        if !missing.iter().any(|m| m == s.name) {
+                        if missing_seen.insert(s.name) {
                             missing.push(s.name.to_string());
                         }
                         0
@@ -272,8 +273,9 @@ impl Object<'_> {
                 SymDef::Absolute => s.value,
                 SymDef::Common { .. } => layout
                     .commons
-                    .iter()
-                    .find(|c| c.0 == i as u32)
+                    .binary_search_by_key(&(i as u32), |c| c.0)
+                    .ok()
+                    .and_then(|k| layout.commons.get(k))
                     .map(|c| base + c.1)
                     .unwrap_or(0),
                 // Symbols in sections that are not loaded (debug info, discarded COMDAT

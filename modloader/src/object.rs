@@ -1,6 +1,6 @@
 //! Stage 1: parse and validate an ELF64 AArch64 relocatable object.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -643,6 +643,7 @@ impl<'a> Object<'a> {
 
         // --- .modexports / .modinfo ---
         let mut exports: Vec<&'a str> = Vec::new();
+        let mut export_set: BTreeSet<&'a str> = BTreeSet::new();
         let mut modinfo = Vec::new();
         for s in &sections {
             if s.sh_type == abi::SHT_NOBITS || s.index == 0 {
@@ -652,7 +653,7 @@ impl<'a> Object<'a> {
                 for raw in split_strings(s.data) {
                     let name = core::str::from_utf8(raw)
                         .map_err(|_| Error::BadModinfo(".modexports name is not UTF-8".into()))?;
-                    if exports.contains(&name) {
+                    if !export_set.insert(name) {
                         return Err(Error::BadExport {
                             name: name.to_string(),
                             reason: "listed twice",
