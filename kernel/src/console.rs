@@ -103,10 +103,13 @@ static RX_TOTAL: AtomicU64 = AtomicU64::new(0);
 pub fn on_irq() {
     if let Some(guard) = UART.try_lock() {
         if let Some(u) = guard.as_ref() {
+            // Acknowledge first, then drain: a byte that arrives after the last read raises
+            // the interrupt again. (Acknowledging after draining can clear the interrupt of
+            // a byte that arrived in between, and receive then stalls with a full FIFO.)
+            u.ack_rx();
             while let Some(b) = u.get() {
                 push(b);
             }
-            u.ack_rx();
         }
     }
 }

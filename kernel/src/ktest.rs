@@ -19,6 +19,8 @@ pub enum Expect {
     Fault,
     /// Panics.
     Panic,
+    /// Hangs, and must be stopped by the runner's timeout (tests the timeout itself).
+    Hang,
 }
 
 /// A registered test.
@@ -38,6 +40,7 @@ pub struct Test {
 macro_rules! ktest {
     (#[should_fault] fn $name:ident() $body:block) => { $crate::ktest!(@ $name, $crate::ktest::Expect::Fault, $body); };
     (#[should_panic] fn $name:ident() $body:block) => { $crate::ktest!(@ $name, $crate::ktest::Expect::Panic, $body); };
+    (#[should_hang] fn $name:ident() $body:block) => { $crate::ktest!(@ $name, $crate::ktest::Expect::Hang, $body); };
     (fn $name:ident() $body:block) => { $crate::ktest!(@ $name, $crate::ktest::Expect::Pass, $body); };
     (@ $name:ident, $expect:expr, $body:block) => {
         #[inline(never)]
@@ -84,31 +87,43 @@ pub fn requested(bootargs: &str) -> Option<&str> {
 
 /// Timeout per test.
 const TIMEOUT_TICKS: u64 = 10 * crate::irq::HZ;
+/// Timeout for tests that check the timeout itself.
+const HANG_TIMEOUT_TICKS: u64 = crate::irq::HZ / 2;
 
 /// Runs the tests and exits QEMU.
 pub fn run_all(filter: &str) -> ! {
-    let tests = all();
+    let mut tests: alloc::vec::Vec<&Test> = all().iter().collect();
+    tests.sort_by_key(|t| t.name);
     let (mut passed, mut failed) = (0u32, 0u32);
     println!(
         "running {} kernel tests",
-        tests.iter().filter(|t| t.name.contains(filter)).count()
+        tests
+            .iter()
+            .copied()
+            .filter(|t| t.name.contains(filter))
+            .count()
     );
-    for t in tests.iter().filter(|t| t.name.contains(filter)) {
+    for t in tests.iter().copied().filter(|t| t.name.contains(filter)) {
         print!("ktest {} ... ", t.name);
-        let heap_before = crate::mem::heap_stats().0;
-        let outcome = recovery::run(false, TIMEOUT_TICKS, t.func);
+        let timeout = if t.expect == Expect::Hang {
+            HANG_TIMEOUT_TICKS
+        } else {
+            TIMEOUT_TICKS
+        };
+        let outcome = recovery::run(false, timeout, t.func);
         let verdict: Result<(), &str> = match (t.expect, outcome) {
             (Expect::Pass, Ok(())) => Ok(()),
             (Expect::Fault, Err(Abandoned::Fault { .. })) => Ok(()),
             (Expect::Panic, Err(Abandoned::Panic)) => Ok(()),
+            (Expect::Hang, Err(Abandoned::Timeout)) => Ok(()),
             (_, Err(Abandoned::Timeout)) => Err("timed out"),
+            (Expect::Hang, _) => Err("was expected to hang until the timeout"),
             (Expect::Pass, Err(Abandoned::Fault { .. })) => Err("unexpected fault"),
             (Expect::Pass, Err(Abandoned::Panic)) => Err("panicked"),
             (_, Ok(())) => Err("returned, but a fault or panic was expected"),
             (Expect::Fault, Err(_)) => Err("panicked, but a fault was expected"),
             (Expect::Panic, Err(_)) => Err("faulted, but a panic was expected"),
         };
-        let leaked = crate::mem::heap_stats().0.saturating_sub(heap_before);
         match verdict {
             Ok(()) => {
                 passed += 1;
@@ -122,7 +137,6 @@ pub fn run_all(filter: &str) -> ! {
                 }
             }
         }
-        let _ = leaked;
     }
     println!("{passed} passed, {failed} failed");
     crate::irq::shutdown();
@@ -233,6 +247,15 @@ ktest!(
             copy[at] ^= (state >> 24) as u8 | 1;
             let (info, _) = crate::probe_board(Some(&copy));
             assert!(info.ram.size >= 16 << 20);
+        }
+    }
+);
+
+ktest!(
+    #[should_hang]
+    fn a_hung_test_is_stopped_by_the_timeout() {
+        loop {
+            core::hint::spin_loop();
         }
     }
 );

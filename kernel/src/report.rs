@@ -121,6 +121,8 @@ fn emit(regs: &Regs, cause: Cause<'_>, esr: u64, far: u64) {
     info.hardware = hw.as_str();
     info.cpu = arch::cpu::cpu_id() as u32;
     info.stacks = &stacks;
+    // x30 sits at +240 in the trap frame and the frame record at +288.
+    info.trap_lr_offset = Some(240 - 288);
     let _ = writeln!(w);
     let _ = oops::write_report(&mut w, &info);
     IN_REPORT.store(false, Ordering::Release);
@@ -134,6 +136,20 @@ pub fn exception(frame: &TrapFrame, kind: TrapKind) {
         pc: frame.elr,
         pstate: frame.spsr,
     };
+    for (name, guard) in [
+        ("task", crate::mem::sym::__boot_stack_guard()),
+        ("exception", crate::mem::sym::__exception_stack_guard()),
+    ] {
+        if kind.exception() == Exception::Sync
+            && (guard..guard + arch::mmu::PAGE_SIZE).contains(&frame.far)
+        {
+            let _ = writeln!(
+                Emergency,
+                "\nKernel stack overflow: the {name} stack hit its guard page at {:016x}",
+                frame.far
+            );
+        }
+    }
     let cause = match kind.exception() {
         Exception::Sync => Cause::Exception {
             esr: frame.esr,

@@ -30,6 +30,11 @@ const EC_BRK64: u64 = 0x3c;
 #[no_mangle]
 extern "C" fn kernel_trap(frame: &mut TrapFrame, kind: u64) {
     DEPTH.fetch_add(1, Ordering::Relaxed);
+    // Compiled Rust may make unaligned accesses; strict checking is only ever switched on
+    // briefly by `crash misaligned-sp`.
+    if frame.esr >> 26 == 0x25 && frame.esr & 0x3f == 0x21 {
+        arch::cpu::set_alignment_check(false);
+    }
     let kind = TrapKind(kind);
     match kind.exception() {
         Exception::Irq => irq(frame, kind),

@@ -143,8 +143,12 @@ fn brk() {
 
 #[inline(never)]
 fn misaligned_sp() {
-    // SAFETY: deliberately misaligns SP and accesses the stack (SCTLR_EL1.SA is set); the
-    // fault never returns here.
+    // On hardware, SCTLR_EL1.SA (set at boot) makes any load through a misaligned SP an SP
+    // alignment fault (EC 0x26). QEMU's TCG does not model that check, so alignment
+    // checking (SCTLR_EL1.A) is switched on too: then QEMU raises an alignment fault for
+    // the same load. The oops path switches A off again before it formats anything.
+    arch::cpu::set_alignment_check(true);
+    // SAFETY: deliberately misaligns SP and loads through it; the fault never returns here.
     unsafe {
         core::arch::asm!("mov x9, sp", "sub x9, x9, #4", "mov sp, x9", "ldr x10, [sp]", out("x9") _, out("x10") _)
     };

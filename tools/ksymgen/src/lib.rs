@@ -22,9 +22,10 @@ use std::fmt;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 
-mod sha1;
-
-pub use sha1::sha1;
+/// SHA-1 of `data` (the build ID when the image carries no GNU build-id note).
+pub fn sha1(data: &[u8]) -> [u8; 20] {
+    sha1_smol::Sha1::from(data).digest().bytes()
+}
 
 /// Name of the section the table is written into.
 pub const SECTION: &str = ".kallsyms";
