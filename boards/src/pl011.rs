@@ -146,7 +146,7 @@ impl Pl011 {
         }
     }
 
-    /// Acknowledges the receive interrupts (after draining).
+    /// Acknowledges the receive interrupts; call before draining the FIFO.
     pub fn ack_rx(&self) {
         self.regs
             .ICR

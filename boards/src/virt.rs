@@ -133,69 +133,56 @@ impl BoardInfo {
                 info.model = SmallStr::from(m);
             }
         }
-        if let Some(mem) = fdt.find_node("/memory") {
-            if let Some(r) = mem.reg().and_then(|mut r| r.next()) {
-                if let Some(size) = r.size {
-                    info.ram = Range {
-                        base: r.starting_address as u64,
-                        size: size as u64,
-                    };
-                }
-            }
-        }
-        if let Some(uart) = fdt.find_compatible(&["arm,pl011"]) {
-            if let Some(r) = uart.reg().and_then(|mut r| r.next()) {
-                info.uart = r.starting_address as u64;
-            }
-            if let Some(id) = uart.property("interrupts").and_then(|p| intid(p.value)) {
-                info.uart_intid = id;
-            }
-        }
-        if let Some(gic) = fdt.find_compatible(&["arm,gic-v3"]) {
-            let mut regs = gic.reg().into_iter().flatten();
-            if let (Some(d), Some(r)) = (regs.next(), regs.next()) {
-                info.gic = GicConfig::V3 {
-                    dist: d.starting_address as usize,
-                    redist: r.starting_address as usize,
-                };
-            }
-        } else if let Some(gic) = fdt.find_compatible(&["arm,cortex-a15-gic", "arm,gic-400"]) {
-            let mut regs = gic.reg().into_iter().flatten();
-            if let (Some(d), Some(c)) = (regs.next(), regs.next()) {
-                info.gic = GicConfig::V2 {
-                    dist: d.starting_address as usize,
-                    cpu: c.starting_address as usize,
-                };
-            }
-        }
-        if let Some(psci) = fdt.find_node("/psci") {
-            if let Some(m) = psci.property("method").and_then(|p| p.as_str()) {
-                info.psci = if m == "smc" {
-                    Conduit::Smc
-                } else {
-                    Conduit::Hvc
-                };
-            }
-        }
-        if let Some(chosen) = fdt.find_node("/chosen") {
-            if let Some(args) = chosen.property("bootargs").and_then(|p| p.as_str()) {
-                info.bootargs = SmallStr::from(args);
-            }
-        }
-        if let Some(cpus) = fdt.find_node("/cpus") {
-            let mut n = 0;
-            for c in cpus.children() {
-                if c.name.starts_with("cpu@") {
-                    if n == 0 {
-                        if let Some(compat) = c.property("compatible").and_then(|p| p.as_str()) {
-                            info.cpu_compatible = SmallStr::from(compat);
-                        }
+        // One pass over the tree: every lookup below would otherwise walk it again.
+        let mut cpus = 0;
+        let mut gic_found = false;
+        for node in fdt.all_nodes() {
+            let name = node.name;
+            let compat = node.property("compatible").map(|p| p.value).unwrap_or(&[]);
+            let is = |c: &str| compat.split(|&b| b == 0).any(|s| s == c.as_bytes());
+            if name.starts_with("memory") && info.ram.size == BoardInfo::fallback().ram.size {
+                if let Some(r) = node.reg().and_then(|mut r| r.next()) {
+                    if let Some(size) = r.size {
+                        info.ram = Range { base: r.starting_address as u64, size: size as u64 };
                     }
-                    n += 1;
                 }
+            } else if is("arm,pl011") && info.uart == UART_BASE {
+                if let Some(r) = node.reg().and_then(|mut r| r.next()) {
+                    info.uart = r.starting_address as u64;
+                }
+                if let Some(id) = node.property("interrupts").and_then(|p| intid(p.value)) {
+                    info.uart_intid = id;
+                }
+            } else if is("arm,gic-v3") && !gic_found {
+                let mut regs = node.reg().into_iter().flatten();
+                if let (Some(d), Some(r)) = (regs.next(), regs.next()) {
+                    info.gic = GicConfig::V3 { dist: d.starting_address as usize, redist: r.starting_address as usize };
+                    gic_found = true;
+                }
+            } else if (is("arm,cortex-a15-gic") || is("arm,gic-400")) && !gic_found {
+                let mut regs = node.reg().into_iter().flatten();
+                if let (Some(d), Some(c)) = (regs.next(), regs.next()) {
+                    info.gic = GicConfig::V2 { dist: d.starting_address as usize, cpu: c.starting_address as usize };
+                    gic_found = true;
+                }
+            } else if name == "psci" || is("arm,psci-0.2") || is("arm,psci-1.0") {
+                if let Some(m) = node.property("method").and_then(|p| p.as_str()) {
+                    info.psci = if m == "smc" { Conduit::Smc } else { Conduit::Hvc };
+                }
+            } else if name == "chosen" {
+                if let Some(args) = node.property("bootargs").and_then(|p| p.as_str()) {
+                    info.bootargs = SmallStr::from(args);
+                }
+            } else if name.starts_with("cpu@") && node.property("device_type").and_then(|p| p.as_str()) == Some("cpu") {
+                if cpus == 0 {
+                    if let Some(c) = node.property("compatible").and_then(|p| p.as_str()) {
+                        info.cpu_compatible = SmallStr::from(c);
+                    }
+                }
+                cpus += 1;
             }
-            info.cpus = n.max(1);
         }
+        info.cpus = cpus.max(1);
         Some(info)
     }
 }

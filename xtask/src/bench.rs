@@ -137,6 +137,25 @@ fn boot_bench(boots: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Symbol-table size against Linux's kallsyms scheme on the same names, and the in-guest
+/// lookup cost.
+fn kallsyms_bench() -> Result<(), String> {
+    let elf = std::fs::read(crate::kernel_elf()).map_err(|e| e.to_string())?;
+    let (_, stats) = ksymgen::build_table(&elf).map_err(|e| e.to_string())?;
+    println!("Embedded symbol table (ksymgen, same run, same names):");
+    for line in stats.to_string().lines() {
+        println!("  {line}");
+    }
+    let mut q = Qemu::new(crate::kernel_elf());
+    q.semihosting = false;
+    let mut g = q.spawn().map_err(|e| e.to_string())?;
+    g.expect("\n> ", Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    let out = g.run("ksymbench", Duration::from_secs(60)).map_err(|e| e.to_string())?;
+    println!("In-guest lookup cost (every symbol, 5 rounds):");
+    println!("  {}", out.trim());
+    Ok(())
+}
+
 /// Runs every benchmark.
 pub fn run(boots: usize) -> Result<(), String> {
     crate::deps::ensure_qemu()?;
@@ -146,5 +165,7 @@ pub fn run(boots: usize) -> Result<(), String> {
     crate::build()?;
     require_alone()?;
     boot_bench(boots)?;
+    println!();
+    kallsyms_bench()?;
     Ok(())
 }
