@@ -270,8 +270,8 @@ pub fn discover(root: &Path) -> Result<Vec<ModuleSource>, String> {
         }
         let manifest = path.join("Cargo.toml");
         let source = if manifest.exists() {
-            let text =
-                fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+            let text = fs::read_to_string(&manifest)
+                .map_err(|e| format!("{}: {e}", manifest.display()))?;
             let (package, lib, staticlib) = manifest_names(&text);
             let package =
                 package.ok_or_else(|| format!("{}: no [package] name", manifest.display()))?;
@@ -350,7 +350,8 @@ pub fn inspect(bytes: &[u8]) -> Result<KoInfo, String> {
         }
         let data = s.data().map_err(|e| format!("{name}: {e}"))?;
         for raw in nul_strings(data) {
-            let text = std::str::from_utf8(raw).map_err(|_| format!("{name}: entry is not UTF-8"))?;
+            let text =
+                std::str::from_utf8(raw).map_err(|_| format!("{name}: entry is not UTF-8"))?;
             if name == ".modexports" {
                 info.exports.push(text.to_string());
             } else {
@@ -373,12 +374,13 @@ pub fn inspect(bytes: &[u8]) -> Result<KoInfo, String> {
     let mut globals = BTreeSet::new();
     for sym in file.symbols() {
         let Ok(name) = sym.name() else { continue };
-        if name.is_empty() || sym.is_local() {
+        if name.is_empty() {
             continue;
         }
+        // Undefined symbols count whatever their binding (GNU ld -r may mark them LOCAL).
         if sym.is_undefined() {
             imports.insert(name.to_string());
-        } else {
+        } else if !sym.is_local() {
             globals.insert(name.to_string());
         }
     }
@@ -398,7 +400,11 @@ pub fn verify(
     let fail = |what: String| Err(format!("module {name}: {what}"));
     match info.get("name") {
         Some(n) if n == name => {}
-        Some(n) => return fail(format!("`.modinfo` says name={n}, but the directory is modules/{name}")),
+        Some(n) => {
+            return fail(format!(
+                "`.modinfo` says name={n}, but the directory is modules/{name}"
+            ))
+        }
         None => return fail("no name= in .modinfo (use kmod::module! or MODULE_NAME)".into()),
     }
     match (info.get("vermagic"), info.get("abi")) {
@@ -432,7 +438,9 @@ pub fn verify(
             return fail("depends on itself".into());
         }
         if !module_exports.contains_key(d) {
-            return fail(format!("depends on {d}, which is not a module under modules/"));
+            return fail(format!(
+                "depends on {d}, which is not a module under modules/"
+            ));
         }
     }
     let mut seen = BTreeSet::new();
@@ -454,9 +462,11 @@ pub fn verify(
         }
     }
     let from_deps = |sym: &str| {
-        info.depends
-            .iter()
-            .any(|d| module_exports.get(d).is_some_and(|ex| ex.iter().any(|e| e == sym)))
+        info.depends.iter().any(|d| {
+            module_exports
+                .get(d)
+                .is_some_and(|ex| ex.iter().any(|e| e == sym))
+        })
     };
     let bad: Vec<&str> = info
         .imports
@@ -526,8 +536,8 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 /// Names of the defined global symbols and the `.modexports` entries of an object file.
 fn object_interface(path: &Path) -> Result<(BTreeSet<String>, Vec<String>), String> {
     let bytes = fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
-    let file =
-        object::File::parse(&*bytes).map_err(|e| format!("{}: not an object: {e}", path.display()))?;
+    let file = object::File::parse(&*bytes)
+        .map_err(|e| format!("{}: not an object: {e}", path.display()))?;
     let defined = file
         .symbols()
         .filter(|s| s.is_global() && !s.is_undefined())
@@ -552,13 +562,14 @@ fn unreferenced_imports(bytes: &[u8]) -> Result<Vec<String>, String> {
     for s in file.sections() {
         for (_, r) in s.relocations() {
             if let object::RelocationTarget::Symbol(i) = r.target() {
-                used.insert(i);
+                used.insert(i.0);
             }
         }
     }
     Ok(file
         .symbols()
-        .filter(|s| s.is_undefined() && !s.is_local() && !used.contains(&s.index()))
+        // GNU ld -r leaves undefined symbols of garbage-collected code behind as LOCAL UND.
+        .filter(|s| s.is_undefined() && !used.contains(&s.index().0))
         .filter_map(|s| s.name().ok().filter(|n| !n.is_empty()).map(String::from))
         .collect())
 }
@@ -682,7 +693,9 @@ pub fn build_modules(root: &Path, kernel_elf: &Path) -> Result<Vec<PathBuf>, Str
     let abi_str = abi.abi_string();
     let modules = discover(root)?;
     let has_c = modules.iter().any(|m| matches!(m.source, Source::C { .. }));
-    let has_rust = modules.iter().any(|m| matches!(m.source, Source::Rust { .. }));
+    let has_rust = modules
+        .iter()
+        .any(|m| matches!(m.source, Source::Rust { .. }));
     let mut tools = vec![(LD, BINUTILS_PKG), (OBJCOPY, BINUTILS_PKG)];
     if has_c {
         tools.push((GCC, GCC_PKG));
@@ -714,9 +727,7 @@ pub fn build_modules(root: &Path, kernel_elf: &Path) -> Result<Vec<PathBuf>, Str
         crate::run(&mut cargo)?;
     }
 
-    let archive_dir = cargo_target_dir(root)
-        .join(crate::TARGET)
-        .join("release");
+    let archive_dir = cargo_target_dir(root).join(crate::TARGET).join("release");
     let mut rt_obj: Option<PathBuf> = None;
     let mut built = BTreeMap::new();
     for m in &modules {
@@ -776,12 +787,20 @@ pub fn build_modules(root: &Path, kernel_elf: &Path) -> Result<Vec<PathBuf>, Str
         for d in &info.depends {
             symbols.extend(linked_exports[d].iter().map(|(k, v)| (k.clone(), *v)));
         }
-        let (_, linked) = modloader::link_to_vec(bytes, 4096, base, &symbols)
-            .map_err(|e| format!("module {name}: the kernel's linker rejects {}: {e}", out.display()))?;
+        let (_, linked) = modloader::link_to_vec(bytes, 4096, base, &symbols).map_err(|e| {
+            format!(
+                "module {name}: the kernel's linker rejects {}: {e}",
+                out.display()
+            )
+        })?;
         base = (base + linked.size + 0xffff) & !0xffff;
         linked_exports.insert(
             name.clone(),
-            linked.exports.iter().map(|e| (e.name.clone(), e.addr)).collect(),
+            linked
+                .exports
+                .iter()
+                .map(|e| (e.name.clone(), e.addr))
+                .collect(),
         );
         let imports = if info.imports.is_empty() {
             "-".to_string()
@@ -801,8 +820,7 @@ pub fn build_modules(root: &Path, kernel_elf: &Path) -> Result<Vec<PathBuf>, Str
         for e in entries.flatten() {
             let p = e.path();
             let stale = p.extension().is_some_and(|x| x == "ko")
-                && p
-                    .file_stem()
+                && p.file_stem()
                     .and_then(|s| s.to_str())
                     .is_some_and(|s| !built.contains_key(s));
             if stale {
@@ -814,4 +832,301 @@ pub fn build_modules(root: &Path, kernel_elf: &Path) -> Result<Vec<PathBuf>, Str
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    /// A minimal little-endian ELF64 AArch64 executable: the given `(name, address, bytes)`
+    /// sections (allocated, PROGBITS) plus `.shstrtab`.
+    fn tiny_elf(sections: &[(&str, u64, Vec<u8>)]) -> Vec<u8> {
+        let mut shstrtab = vec![0u8];
+        let mut names = Vec::new();
+        for (n, _, _) in sections.iter().map(|(n, a, d)| (*n, a, d)) {
+            names.push(shstrtab.len() as u32);
+            shstrtab.extend_from_slice(n.as_bytes());
+            shstrtab.push(0);
+        }
+        let shstr_name = shstrtab.len() as u32;
+        shstrtab.extend_from_slice(b".shstrtab\0");
+        let mut out = vec![0u8; 64];
+        let mut offsets = Vec::new();
+        for (_, _, d) in sections {
+            while out.len() % 8 != 0 {
+                out.push(0);
+            }
+            offsets.push(out.len() as u64);
+            out.extend_from_slice(d);
+        }
+        let shstr_off = out.len() as u64;
+        out.extend_from_slice(&shstrtab);
+        while out.len() % 8 != 0 {
+            out.push(0);
+        }
+        let shoff = out.len() as u64;
+        let shnum = sections.len() as u16 + 2;
+        // ELF header.
+        out[..16].copy_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
+        out[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+        out[18..20].copy_from_slice(&183u16.to_le_bytes()); // EM_AARCH64
+        out[20..24].copy_from_slice(&1u32.to_le_bytes());
+        out[40..48].copy_from_slice(&shoff.to_le_bytes());
+        out[52..54].copy_from_slice(&64u16.to_le_bytes());
+        out[58..60].copy_from_slice(&64u16.to_le_bytes());
+        out[60..62].copy_from_slice(&shnum.to_le_bytes());
+        out[62..64].copy_from_slice(&(shnum - 1).to_le_bytes());
+        let mut sh = |name: u32, ty: u32, flags: u64, addr: u64, off: u64, size: u64| {
+            out.extend_from_slice(&name.to_le_bytes());
+            out.extend_from_slice(&ty.to_le_bytes());
+            for v in [flags, addr, off, size] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(&0u32.to_le_bytes()); // link
+            out.extend_from_slice(&0u32.to_le_bytes()); // info
+            out.extend_from_slice(&8u64.to_le_bytes()); // align
+            out.extend_from_slice(&0u64.to_le_bytes()); // entsize
+        };
+        sh(0, 0, 0, 0, 0, 0);
+        for (i, (_, addr, d)) in sections.iter().enumerate() {
+            sh(names[i], 1, 2, *addr, offsets[i], d.len() as u64);
+        }
+        sh(shstr_name, 3, 0, 0, shstr_off, shstrtab.len() as u64);
+        out
+    }
+
+    fn fnv_reference(text: &str) -> u64 {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in text.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        h
+    }
+
+    #[test]
+    fn fnv_known_answers() {
+        assert_eq!(abi_hash(&[]), 0xcbf29ce484222325);
+        assert_eq!(fnv_reference("a"), 0xaf63dc4c8601ec8c);
+        let recs = vec![
+            ("kmod_print".to_string(), "fn(*const u8, usize)".to_string()),
+            (
+                "kmod_alloc".to_string(),
+                "fn(usize, usize) -> *mut u8".to_string(),
+            ),
+        ];
+        assert_eq!(
+            abi_hash(&recs),
+            fnv_reference(
+                "kmod_alloc:fn(usize, usize) -> *mut u8\nkmod_print:fn(*const u8, usize)\n"
+            )
+        );
+    }
+
+    #[test]
+    fn reads_kexports_of_a_synthetic_kernel() {
+        // Strings in .rodata at 0x1000; records in .kexports at 0x2000, unsorted.
+        let rodata = b"kmod_printfn(*const u8, usize)kmod_uptime_usfn() -> u64".to_vec();
+        let rec = |name: (u64, u64), addr: u64, sig: (u64, u64)| {
+            [0x1000 + name.0, name.1, addr, 0x1000 + sig.0, sig.1]
+                .iter()
+                .flat_map(|w| w.to_le_bytes())
+                .collect::<Vec<u8>>()
+        };
+        let mut kexports = rec((30, 14), 0x4020_1000, (44, 11));
+        kexports.extend(rec((0, 10), 0x4020_2000, (10, 20)));
+        let elf = tiny_elf(&[(".rodata", 0x1000, rodata), (".kexports", 0x2000, kexports)]);
+        let abi = read_kernel_abi(&elf).unwrap();
+        assert_eq!(abi.exports.len(), 2);
+        assert_eq!(abi.exports["kmod_print"], 0x4020_2000);
+        assert_eq!(abi.exports["kmod_uptime_us"], 0x4020_1000);
+        let want = fnv_reference("kmod_print:fn(*const u8, usize)\nkmod_uptime_us:fn() -> u64\n");
+        assert_eq!(abi.hash, want);
+        assert_eq!(abi.abi_string(), format!("{want:016x}"));
+        assert_eq!(abi.abi_string().len(), 16);
+
+        // A pointer outside every loaded section is reported.
+        let bad = rec((0, 10), 0, (10, 2000));
+        let elf = tiny_elf(&[
+            (".rodata", 0x1000, b"kmod_printfn()".to_vec()),
+            (".kexports", 0x2000, bad),
+        ]);
+        let e = read_kernel_abi(&elf).unwrap_err();
+        assert!(
+            e.contains("signature") && e.contains("not in a loaded section"),
+            "{e}"
+        );
+
+        // A truncated table and a missing section are reported.
+        let elf = tiny_elf(&[(".kexports", 0x2000, vec![0; 39])]);
+        assert!(read_kernel_abi(&elf).unwrap_err().contains("multiple"));
+        let elf = tiny_elf(&[(".rodata", 0x1000, vec![1; 8])]);
+        assert!(read_kernel_abi(&elf).unwrap_err().contains("no .kexports"));
+    }
+
+    /// The real kernel image, when one has been built: its table parses and has the
+    /// module API.
+    #[test]
+    fn reads_the_real_kernel_when_built() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/kernel.elf");
+        let Ok(bytes) = fs::read(&path) else { return };
+        let Ok(abi) = read_kernel_abi(&bytes) else {
+            return;
+        }; // an image from before exports
+        if !abi.exports.is_empty() {
+            assert!(abi.exports.contains_key("kmod_print"));
+        }
+    }
+
+    #[test]
+    fn manifest_names_and_discovery() {
+        let m = "[package]\nname = \"kmod-hello\" # c\n\n[lib]\nname = \"hello\"\ncrate-type = [\"staticlib\"]\n[dependencies]\nname = \"x\"\n";
+        assert_eq!(
+            manifest_names(m),
+            (Some("kmod-hello".into()), Some("hello".into()), true)
+        );
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mods = discover(&root).unwrap();
+        let hello = mods.iter().find(|m| m.name == "hello").unwrap();
+        assert_eq!(
+            hello.source,
+            Source::Rust {
+                package: "kmod-hello".into(),
+                lib: "hello".into()
+            }
+        );
+        let c = mods.iter().find(|m| m.name == "hello_c").unwrap();
+        assert!(matches!(&c.source, Source::C { files } if files.len() == 1));
+        for m in &mods {
+            if let Source::Rust { package, .. } = &m.source {
+                // Every Rust module must be a workspace member for `cargo build -p`.
+                let ws = fs::read_to_string(root.join("Cargo.toml")).unwrap();
+                assert!(ws.contains(&format!("\"modules/{}\"", m.name)), "{package}");
+            }
+        }
+    }
+
+    fn abi() -> KernelAbi {
+        KernelAbi {
+            hash: 0x0123_4567_89ab_cdef,
+            exports: [("kmod_print", 0x1000u64), ("kmod_alloc", 0x2000)]
+                .iter()
+                .map(|(n, a)| (n.to_string(), *a))
+                .collect(),
+        }
+    }
+
+    fn info(name: &str, depends: &[&str], imports: &[&str], exports: &[&str]) -> KoInfo {
+        let mut modinfo = vec![
+            ("name".to_string(), name.to_string()),
+            ("vermagic".into(), RELEASE.into()),
+            ("abi".into(), "0123456789abcdef".into()),
+            ("parm".into(), "count:u32:how often".into()),
+        ];
+        modinfo.push(("depends".into(), depends.join(",")));
+        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut globals = s(exports);
+        globals.push("init_module".into());
+        KoInfo {
+            modinfo,
+            depends: s(depends),
+            exports: s(exports),
+            imports: s(imports),
+            globals,
+        }
+    }
+
+    #[test]
+    fn verify_accepts_kernel_and_dependency_imports() {
+        let all: BTreeMap<String, Vec<String>> = [
+            ("prov".to_string(), vec!["pair_add".to_string()]),
+            ("user".to_string(), vec![]),
+        ]
+        .into_iter()
+        .collect();
+        let prov = info("prov", &[], &["kmod_print"], &["pair_add"]);
+        let user = info("user", &["prov"], &["kmod_print", "pair_add"], &[]);
+        verify("prov", &prov, &abi(), &all).unwrap();
+        verify("user", &user, &abi(), &all).unwrap();
+    }
+
+    #[test]
+    fn verify_names_stray_symbols() {
+        let all: BTreeMap<String, Vec<String>> = [
+            ("prov".to_string(), vec!["pair_add".to_string()]),
+            ("m".to_string(), vec![]),
+        ]
+        .into_iter()
+        .collect();
+        // Toolchain-internal names and undeclared dependencies are refused.
+        let m = info(
+            "m",
+            &[],
+            &["_RNvNtCs1_4core3fmt5write", "pair_add", "kmod_print"],
+            &[],
+        );
+        let e = verify("m", &m, &abi(), &all).unwrap_err();
+        assert!(e.starts_with("module m:"), "{e}");
+        assert!(e.contains("_RNvNtCs1_4core3fmt5write, pair_add"), "{e}");
+        assert!(!e.contains("kmod_print"), "{e}");
+        // kmod_* names the kernel does not export are refused too.
+        let m = info("m", &[], &["kmod_nonexistent"], &[]);
+        assert!(verify("m", &m, &abi(), &all)
+            .unwrap_err()
+            .contains("kmod_nonexistent"));
+    }
+
+    #[test]
+    fn verify_checks_metadata_and_exports() {
+        let all: BTreeMap<String, Vec<String>> = [
+            ("m".to_string(), vec![]),
+            ("o".to_string(), vec!["dup".to_string()]),
+        ]
+        .into_iter()
+        .collect();
+        let wrong_name = info("other", &[], &[], &[]);
+        assert!(verify("m", &wrong_name, &abi(), &all)
+            .unwrap_err()
+            .contains("name=other"));
+        let mut stale = info("m", &[], &[], &[]);
+        stale.modinfo[2].1 = "ffffffffffffffff".into();
+        assert!(verify("m", &stale, &abi(), &all)
+            .unwrap_err()
+            .contains("stale"));
+        let unknown_dep = info("m", &["nope"], &[], &[]);
+        assert!(verify("m", &unknown_dep, &abi(), &all)
+            .unwrap_err()
+            .contains("nope"));
+        let clash = info("m", &[], &[], &["kmod_print"]);
+        assert!(verify("m", &clash, &abi(), &all)
+            .unwrap_err()
+            .contains("kernel export"));
+        let dup = info("m", &[], &[], &["dup"]);
+        assert!(verify("m", &dup, &abi(), &all)
+            .unwrap_err()
+            .contains("module o"));
+        let mut undefined_export = info("m", &[], &[], &["ghost"]);
+        undefined_export.globals.retain(|g| g != "ghost");
+        assert!(verify("m", &undefined_export, &abi(), &all)
+            .unwrap_err()
+            .contains("not a defined global"));
+        let mut bad_parm = info("m", &[], &[], &[]);
+        bad_parm.modinfo[3].1 = "x:f64:float".into();
+        assert!(verify("m", &bad_parm, &abi(), &all)
+            .unwrap_err()
+            .contains("parm=x:f64"));
+        let mut no_init = info("m", &[], &[], &[]);
+        no_init.globals.clear();
+        assert!(verify("m", &no_init, &abi(), &all)
+            .unwrap_err()
+            .contains("init_module"));
+    }
+
+    #[test]
+    fn dependency_order_and_cycles() {
+        let mut infos = BTreeMap::new();
+        infos.insert("a".to_string(), info("a", &["b"], &[], &[]));
+        infos.insert("b".to_string(), info("b", &["c"], &[], &[]));
+        infos.insert("c".to_string(), info("c", &[], &[], &[]));
+        assert_eq!(dependency_order(&infos).unwrap(), ["c", "b", "a"]);
+        infos.insert("c".to_string(), info("c", &["a"], &[], &[]));
+        assert!(dependency_order(&infos).unwrap_err().contains("circular"));
+    }
+}

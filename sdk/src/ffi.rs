@@ -1,0 +1,84 @@
+//! The kernel's exports, exactly as `sdk/include/kmod.h` declares them.
+//!
+//! Every function here is resolved when the kernel links the module; calling one is
+//! `unsafe` only because it is foreign code. The safe wrappers live at the crate root.
+
+/// A byte string passed by value (two registers): `struct kmod_str`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct KStr {
+    /// First byte (need not be NUL-terminated).
+    pub ptr: *const u8,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+impl KStr {
+    /// An empty string (null pointer, length 0).
+    pub const EMPTY: KStr = KStr {
+        ptr: core::ptr::null(),
+        len: 0,
+    };
+
+    /// Borrows `s` (valid as long as `s` is).
+    pub const fn new(s: &str) -> KStr {
+        KStr {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
+    }
+
+    /// The bytes.
+    ///
+    /// # Safety
+    /// `ptr..ptr+len` must be readable for `'a` (or `len` is 0).
+    pub unsafe fn as_bytes<'a>(&self) -> &'a [u8] {
+        if self.ptr.is_null() || self.len == 0 {
+            return &[];
+        }
+        // SAFETY: guaranteed by the caller.
+        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// A shell command handler (`kmod_cmd_fn`): `argv[0..argc)` are the arguments after the
+/// command name. Returns 0, or a non-zero status the shell reports.
+pub type CmdFn = extern "C" fn(argc: usize, argv: *const KStr) -> i32;
+
+extern "C" {
+    /// Writes bytes to the console.
+    pub fn kmod_print(bytes: *const u8, len: usize);
+    /// Allocates from the kernel heap; null on failure.
+    pub fn kmod_alloc(size: usize, align: usize) -> *mut u8;
+    /// Frees memory from `kmod_alloc` with the same size and alignment.
+    pub fn kmod_free(ptr: *mut u8, size: usize, align: usize);
+    /// Resizes memory from `kmod_alloc`; null on failure (the old block stays valid).
+    pub fn kmod_realloc(ptr: *mut u8, size: usize, align: usize, new_size: usize) -> *mut u8;
+    /// Microseconds since boot.
+    pub fn kmod_uptime_us() -> u64;
+    /// Busy-waits.
+    pub fn kmod_delay_us(us: u64);
+    /// Registers a shell command owned by the calling module: 0, -17 (exists) or -22.
+    pub fn kmod_register_command(name: KStr, help: KStr, handler: CmdFn) -> i32;
+    /// Removes a shell command: 0 or -2.
+    pub fn kmod_unregister_command(name: KStr) -> i32;
+    /// The value given for parameter `name` at insmod time (valid during the current call
+    /// into the module only). 0 and fills `*out`, or -2 when the parameter was not given.
+    pub fn kmod_param(name: KStr, out: *mut KStr) -> i32;
+    /// Raises the kernel's oops path with a message. Does not return.
+    pub fn kmod_panic(message: KStr) -> !;
+}
+
+/// Names of every kernel export declared above (checked against `kmod.h` by a test).
+pub const EXPORTS: &[&str] = &[
+    "kmod_alloc",
+    "kmod_delay_us",
+    "kmod_free",
+    "kmod_panic",
+    "kmod_param",
+    "kmod_print",
+    "kmod_realloc",
+    "kmod_register_command",
+    "kmod_unregister_command",
+    "kmod_uptime_us",
+];
