@@ -152,3 +152,13 @@ pub fn supervisor_call() -> u64 {
     unsafe { core::arch::asm!("mov x0, #0", "svc #0x42", out("x0") r) };
     r
 }
+
+/// Turns strict alignment checking of data accesses (SCTLR_EL1.A) on or off.
+pub fn set_alignment_check(on: bool) {
+    if on {
+        SCTLR_EL1.modify(SCTLR_EL1::A::Enable);
+    } else {
+        SCTLR_EL1.modify(SCTLR_EL1::A::Disable);
+    }
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+}

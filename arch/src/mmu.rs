@@ -197,9 +197,9 @@ impl PageTables {
         perm: Perm,
         blocks: bool,
     ) -> Result<(), MapError> {
-        if va % PAGE_SIZE != 0
-            || pa % PAGE_SIZE != 0
-            || len % PAGE_SIZE != 0
+        if !va.is_multiple_of(PAGE_SIZE)
+            || !pa.is_multiple_of(PAGE_SIZE)
+            || !len.is_multiple_of(PAGE_SIZE)
             || va + len > (1 << VA_BITS)
         {
             return Err(MapError::BadRange);
@@ -267,7 +267,7 @@ impl PageTables {
 
     /// Changes the permissions of page-mapped `[va, va+len)`.
     pub fn protect(&mut self, va: u64, len: u64, perm: Perm) -> Result<(), MapError> {
-        if va % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+        if !va.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::BadRange);
         }
         let mut a = va;
@@ -291,7 +291,7 @@ impl PageTables {
 
     /// Removes page-mapped `[va, va+len)` (guard pages).
     pub fn unmap(&mut self, va: u64, len: u64) -> Result<(), MapError> {
-        if va % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+        if !va.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::BadRange);
         }
         let mut a = va;

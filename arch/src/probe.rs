@@ -62,7 +62,7 @@ extern "C" {
 
 /// Reads a u64 at `addr`, or `None` if it is misaligned or the read faults.
 pub fn read_u64(addr: u64) -> Option<u64> {
-    if addr % 8 != 0 {
+    if !addr.is_multiple_of(8) {
         return None;
     }
     // SAFETY: the load is covered by a fixup entry: a fault resumes at the fixup, which
@@ -73,7 +73,7 @@ pub fn read_u64(addr: u64) -> Option<u64> {
 
 /// Reads a u32 at `addr`, or `None` if it is misaligned or the read faults.
 pub fn read_u32(addr: u64) -> Option<u32> {
-    if addr % 4 != 0 {
+    if !addr.is_multiple_of(4) {
         return None;
     }
     // SAFETY: as for `read_u64`.

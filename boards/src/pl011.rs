@@ -92,8 +92,8 @@ impl Pl011 {
     /// # Safety
     /// `base` must be a mapped PL011, owned by the returned driver.
     pub const unsafe fn new(base: usize) -> Pl011 {
-        // SAFETY: forwarded to the caller's contract.
         Pl011 {
+            // SAFETY: forwarded to the caller's contract.
             regs: unsafe { Mmio::new(base) },
         }
     }

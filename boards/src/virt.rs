@@ -143,7 +143,10 @@ impl BoardInfo {
             if name.starts_with("memory") && info.ram.size == BoardInfo::fallback().ram.size {
                 if let Some(r) = node.reg().and_then(|mut r| r.next()) {
                     if let Some(size) = r.size {
-                        info.ram = Range { base: r.starting_address as u64, size: size as u64 };
+                        info.ram = Range {
+                            base: r.starting_address as u64,
+                            size: size as u64,
+                        };
                     }
                 }
             } else if is("arm,pl011") && info.uart == UART_BASE {
@@ -156,24 +159,36 @@ impl BoardInfo {
             } else if is("arm,gic-v3") && !gic_found {
                 let mut regs = node.reg().into_iter().flatten();
                 if let (Some(d), Some(r)) = (regs.next(), regs.next()) {
-                    info.gic = GicConfig::V3 { dist: d.starting_address as usize, redist: r.starting_address as usize };
+                    info.gic = GicConfig::V3 {
+                        dist: d.starting_address as usize,
+                        redist: r.starting_address as usize,
+                    };
                     gic_found = true;
                 }
             } else if (is("arm,cortex-a15-gic") || is("arm,gic-400")) && !gic_found {
                 let mut regs = node.reg().into_iter().flatten();
                 if let (Some(d), Some(c)) = (regs.next(), regs.next()) {
-                    info.gic = GicConfig::V2 { dist: d.starting_address as usize, cpu: c.starting_address as usize };
+                    info.gic = GicConfig::V2 {
+                        dist: d.starting_address as usize,
+                        cpu: c.starting_address as usize,
+                    };
                     gic_found = true;
                 }
             } else if name == "psci" || is("arm,psci-0.2") || is("arm,psci-1.0") {
                 if let Some(m) = node.property("method").and_then(|p| p.as_str()) {
-                    info.psci = if m == "smc" { Conduit::Smc } else { Conduit::Hvc };
+                    info.psci = if m == "smc" {
+                        Conduit::Smc
+                    } else {
+                        Conduit::Hvc
+                    };
                 }
             } else if name == "chosen" {
                 if let Some(args) = node.property("bootargs").and_then(|p| p.as_str()) {
                     info.bootargs = SmallStr::from(args);
                 }
-            } else if name.starts_with("cpu@") && node.property("device_type").and_then(|p| p.as_str()) == Some("cpu") {
+            } else if name.starts_with("cpu@")
+                && node.property("device_type").and_then(|p| p.as_str()) == Some("cpu")
+            {
                 if cpus == 0 {
                     if let Some(c) = node.property("compatible").and_then(|p| p.as_str()) {
                         info.cpu_compatible = SmallStr::from(c);

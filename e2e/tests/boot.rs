@@ -16,7 +16,6 @@ fn boot_config(cpu: &str, mem: &str, gic: GicVersion, el2: bool) {
     let mib: u64 = mem
         .trim_end_matches('M')
         .parse::<u64>()
-        .map(|m| m)
         .unwrap_or_else(|_| mem.trim_end_matches('G').parse::<u64>().unwrap() * 1024);
     assert!(
         out.contains(&format!("RAM: {mib} MiB at 0x40000000")),

@@ -207,14 +207,14 @@ fn known_call_chain_unwinds_with_symbols_and_lines() {
         .skip(1)
         .collect();
     let want = [
-        format!("kernel::shell::crash::crash_c+"),
-        format!("kernel::shell::crash::crash_b+"),
-        format!("kernel::shell::crash::crash_a+"),
+        "kernel::shell::crash::crash_c+",
+        "kernel::shell::crash::crash_b+",
+        "kernel::shell::crash::crash_a+",
     ];
     let lines = [lc, lb, la];
     for (i, (w, l)) in want.iter().zip(lines).enumerate() {
         let t = trace[i].trim();
-        assert!(t.starts_with(w.as_str()), "frame {i}: {t}\n{r}");
+        assert!(t.starts_with(w), "frame {i}: {t}\n{r}");
         assert!(
             t.ends_with(&format!("(kernel/src/shell/crash.rs:{l})")),
             "frame {i} line {l}: {t}"

@@ -35,6 +35,8 @@ unsafe impl Sync for Export {}
 macro_rules! kexport {
     ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
+        // Raw pointers come from modules under the contract documented in kmod.h.
+        #[allow(clippy::not_unsafe_ptr_arg_deref)]
         #[no_mangle]
         pub extern "C" fn $name($($arg: $ty),*) $(-> $ret)? $body
         const _: () = {

@@ -92,7 +92,10 @@ static EXPORTS: Mutex<BTreeMap<String, (u64, String)>> = Mutex::new(BTreeMap::ne
 /// Free page ranges of the module area.
 static AREA: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
 /// The module whose code is running (init, exit or a command), and its parameters.
-static CURRENT: Mutex<Option<(String, Vec<(String, String)>)>> = Mutex::new(None);
+static CURRENT: Mutex<Option<(String, Params)>> = Mutex::new(None);
+
+/// `param=value` pairs given at insmod.
+pub type Params = Vec<(String, String)>;
 static MODULE_PANIC: AtomicBool = AtomicBool::new(false);
 /// Set once any module has been loaded (kernel taint O).
 pub static TAINT_OOT: AtomicBool = AtomicBool::new(false);

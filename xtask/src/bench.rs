@@ -149,8 +149,11 @@ fn kallsyms_bench() -> Result<(), String> {
     let mut q = Qemu::new(crate::kernel_elf());
     q.semihosting = false;
     let mut g = q.spawn().map_err(|e| e.to_string())?;
-    g.expect("\n> ", Duration::from_secs(30)).map_err(|e| e.to_string())?;
-    let out = g.run("ksymbench", Duration::from_secs(60)).map_err(|e| e.to_string())?;
+    g.expect("\n> ", Duration::from_secs(30))
+        .map_err(|e| e.to_string())?;
+    let out = g
+        .run("ksymbench", Duration::from_secs(60))
+        .map_err(|e| e.to_string())?;
     println!("In-guest lookup cost (every symbol, 5 rounds):");
     println!("  {}", out.trim());
     Ok(())

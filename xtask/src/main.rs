@@ -77,6 +77,8 @@ enum Cmd {
         #[arg(long, default_value_t = 11)]
         boots: usize,
     },
+    /// Check formatting and run clippy (host crates and the kernel target) with warnings denied.
+    Lint,
     /// Attach gdb-multiarch to a kernel started with `cargo xtask run --gdb`.
     Gdb {
         /// TCP port of QEMU's gdb server.
@@ -182,6 +184,29 @@ fn cmd_run(opts: QemuOpts) -> Result<(), String> {
     }
 }
 
+/// `cargo fmt --check` and clippy with warnings denied, for host crates and the kernel.
+fn lint() -> Result<(), String> {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))
+        .map_err(|e| format!("{e}: run `cargo fmt --all`"))?;
+    run(cargo().args(["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy",
+        "--quiet",
+        "-p",
+        "kernel",
+        "-p",
+        "arch",
+        "-p",
+        "boards",
+        "--release",
+        "--target",
+        TARGET,
+        "--",
+        "-D",
+        "warnings",
+    ]))
+}
+
 fn cmd_gdb(port: u16) -> Result<(), String> {
     deps::ensure_apt("gdb-multiarch", "gdb-multiarch")?;
     let k = kernel_elf();
@@ -239,7 +264,7 @@ fn run_libtest(step: &str, cmd: &mut Command) -> Tally {
                         .find_map(|p| {
                             p.trim()
                                 .strip_suffix(key)
-                                .and_then(|n| n.trim().split_whitespace().last()?.parse().ok())
+                                .and_then(|n| n.split_whitespace().last()?.parse().ok())
                         })
                         .unwrap_or(0)
                 };
@@ -322,6 +347,14 @@ fn cmd_test(no_fuzz: bool, fuzz_seconds: u32) -> Result<Tally, String> {
         }
     };
     total.add(run_ktests(&kernel));
+    println!("==> formatting and clippy (warnings are errors)");
+    match lint() {
+        Ok(()) => total.passed += 1,
+        Err(e) => {
+            println!("lint failed: {e}");
+            total.failed += 1;
+        }
+    }
     total.add(run_libtest(
         "end-to-end tests (QEMU over the serial line)",
         cargo()
@@ -354,6 +387,7 @@ fn main() -> ExitCode {
         Cmd::Build => build().map(|p| println!("built {}", p.display())),
         Cmd::Run(opts) => cmd_run(opts),
         Cmd::Gdb { port } => cmd_gdb(port),
+        Cmd::Lint => lint(),
         Cmd::Bench { boots } => bench::run(boots),
         Cmd::Modlink { args } => run(cargo()
             .args(["run", "--quiet", "--release", "-p", "modlink", "--"])

@@ -850,17 +850,13 @@ mod tests {
         let mut out = vec![0u8; 64];
         let mut offsets = Vec::new();
         for (_, _, d) in sections {
-            while out.len() % 8 != 0 {
-                out.push(0);
-            }
+            out.resize(out.len().next_multiple_of(8), 0);
             offsets.push(out.len() as u64);
             out.extend_from_slice(d);
         }
         let shstr_off = out.len() as u64;
         out.extend_from_slice(&shstrtab);
-        while out.len() % 8 != 0 {
-            out.push(0);
-        }
+        out.resize(out.len().next_multiple_of(8), 0);
         let shoff = out.len() as u64;
         let shnum = sections.len() as u16 + 2;
         // ELF header.
