@@ -276,6 +276,7 @@ fn ld_script(
     obj: &Object<'_>,
     m: &LoadedModule,
     externals: &[(String, u64)],
+    lld: bool,
 ) -> Result<String, String> {
     let mut s = String::from("SECTIONS {\n");
     let mut seen = std::collections::BTreeSet::new();
@@ -312,7 +313,14 @@ fn ld_script(
         "  .got {:#x} : {{ *(.got) *(.got.plt) }}",
         m.base + m.size + 0x1000
     );
-    s.push_str("  /DISCARD/ : { *(*) }\n}\n");
+    if lld {
+        // ld.lld refuses to discard .shstrtab/.symtab: drop only what a module does not load.
+        s.push_str(
+            "  /DISCARD/ : { *(.modinfo) *(.modexports) *(.comment) *(.note.GNU-stack) }\n}\n",
+        );
+    } else {
+        s.push_str("  /DISCARD/ : { *(*) }\n}\n");
+    }
     for (n, a) in externals {
         let _ = writeln!(s, "\"{n}\" = {a:#x};");
     }
@@ -350,7 +358,7 @@ fn run_link(a: &LinkArgs) -> Result<(), String> {
         .map_err(|e| format!("writing {}: {e}", map_path.display()))?;
     std::fs::write(out, &image).map_err(|e| format!("writing {}: {e}", out.display()))?;
     if let Some(p) = &a.ld_script {
-        let script = ld_script(&obj, &module, &resolved)?;
+        let script = ld_script(&obj, &module, &resolved, false)?;
         std::fs::write(p, script).map_err(|e| format!("writing {}: {e}", p.display()))?;
     }
     Ok(())
@@ -369,12 +377,35 @@ fn run_bench(b: &BenchArgs) -> Result<(), String> {
     println!(
         "modlink bench: median of {iters} runs (modloader, memcpy) and {lld_iters} runs (ld.lld, includes process start)"
     );
+    if lld_iters > 0 {
+        let mut v = Vec::new();
+        for _ in 0..lld_iters {
+            let t = Instant::now();
+            let ok = Command::new(&b.lld)
+                .arg("--version")
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            v.push(t.elapsed());
+            if !ok {
+                return Err(format!(
+                    "{} does not run (install Debian package lld)",
+                    b.lld
+                ));
+            }
+        }
+        println!(
+            "ld.lld process floor (`ld.lld --version`): {:.0} µs; the lld column includes it",
+            median(v).as_secs_f64() * 1e6
+        );
+    }
     println!(
-        "{:<28} {:>9} {:>7} {:>11} {:>9} {:>10} {:>10} {:>8} {:>10} {:>9}",
+        "{:<22} {:>8} {:>7} {:>9} {:>15} {:>9} {:>8} {:>10} {:>8} {:>10} {:>9}",
         "object",
         "KiB",
         "relocs",
-        "link µs",
+        "total µs",
+        "parse/plan/link",
         "ns/reloc",
         "ms/MiB",
         "memcpy µs",
@@ -401,17 +432,23 @@ fn run_bench(b: &BenchArgs) -> Result<(), String> {
         let nrel = obj.num_relocations();
 
         let mut ours = Vec::with_capacity(iters);
+        let (mut t_parse, mut t_plan) = (Vec::with_capacity(iters), Vec::with_capacity(iters));
         for _ in 0..iters {
             let t = Instant::now();
             let o = Object::parse(std::hint::black_box(&bytes)).map_err(|e| e.to_string())?;
+            let t1 = Instant::now();
             let l = o.plan(PAGE_SIZE).map_err(|e| e.to_string())?;
+            let t2 = Instant::now();
             let m = o
                 .link(&l, &mut image, b.base, &syms)
                 .map_err(|e| e.to_string())?;
             std::hint::black_box(&m);
             ours.push(t.elapsed());
+            t_parse.push(t1 - t);
+            t_plan.push(t2 - t1);
         }
         let ours = median(ours);
+        let (t_parse, t_plan) = (median(t_parse), median(t_plan));
 
         let mut copy_buf = vec![0u8; bytes.len()];
         let mut floor = Vec::with_capacity(iters);
@@ -424,7 +461,7 @@ fn run_bench(b: &BenchArgs) -> Result<(), String> {
         let floor = median(floor);
 
         let lld = if lld_iters > 0 {
-            let script = ld_script(&obj, &module, &externals)?;
+            let script = ld_script(&obj, &module, &externals, true)?;
             let sp = tmp.join(format!("{oi}.ld"));
             let op = tmp.join(format!("{oi}.elf"));
             std::fs::write(&sp, script).map_err(|e| e.to_string())?;
@@ -437,6 +474,7 @@ fn run_bench(b: &BenchArgs) -> Result<(), String> {
                     .arg("-e")
                     .arg("0")
                     .arg("--no-check-sections")
+                    .args(["-z", "norelro"])
                     .arg(path)
                     .arg("-o")
                     .arg(&op)
@@ -464,11 +502,17 @@ fn run_bench(b: &BenchArgs) -> Result<(), String> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         println!(
-            "{:<28} {:>9.1} {:>7} {:>11.1} {:>9.1} {:>10.2} {:>10.2} {:>8.1} {:>10} {:>9}",
+            "{:<22} {:>8.1} {:>7} {:>9.1} {:>15} {:>9.1} {:>8.2} {:>10.2} {:>8.1} {:>10} {:>9}",
             name,
             bytes.len() as f64 / 1024.0,
             nrel,
             us(ours),
+            format!(
+                "{:.1}/{:.1}/{:.1}",
+                us(t_parse),
+                us(t_plan),
+                us(ours.saturating_sub(t_parse + t_plan))
+            ),
             if nrel > 0 {
                 us(ours) * 1000.0 / nrel as f64
             } else {
