@@ -483,11 +483,10 @@ impl<'a> Object<'a> {
         let mut discarded = vec![false; shnum];
         let mut in_group = vec![false; shnum];
         for gi in 0..shnum {
-            let (gname, gtype, gdata) = match sections.get(gi) {
-                Some(s) if s.sh_type == abi::SHT_GROUP => (s.name, s.sh_type, s.data),
+            let (gname, gdata) = match sections.get(gi) {
+                Some(s) if s.sh_type == abi::SHT_GROUP => (s.name, s.data),
                 _ => continue,
             };
-            let _ = gtype;
             let h = hdrs.get(gi).ok_or(Error::BadHeader("section table"))?;
             if Some(h.sh_link as usize) != symtab_index {
                 return Err(sec_err(
