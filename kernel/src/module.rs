@@ -601,10 +601,11 @@ pub fn symbolize(
     for m in mods.iter() {
         if lookup >= m.base && lookup < m.base + m.size {
             if let Some((s, _)) = m.info.symbolize(lookup) {
+                // Module symbols keep their (v0) mangled names; demangle without the hash.
                 write!(
                     w,
-                    "{}+{:#x}/{:#x} [{}]",
-                    s.name,
+                    "{:#}+{:#x}/{:#x} [{}]",
+                    rustc_demangle::demangle(&s.name),
                     addr.wrapping_sub(s.addr),
                     s.size,
                     m.name
@@ -616,6 +617,16 @@ pub fn symbolize(
         }
     }
     Ok(false)
+}
+
+/// `[start, end)` of the module function containing `addr`, never blocking.
+pub fn function_range(addr: u64) -> Option<(u64, u64)> {
+    let mods = MODULES.try_lock()?;
+    let m = mods
+        .iter()
+        .find(|m| addr >= m.base && addr < m.base + m.size)?;
+    let (s, _) = m.info.symbolize(addr)?;
+    Some((s.addr, s.addr + s.size.max(1)))
 }
 
 /// Writes the `Modules linked in:` list, never blocking.

@@ -64,6 +64,9 @@ impl Symbolizer for KernelSymbols {
     }
 
     fn function_range(&self, addr: u64) -> Option<(u64, u64)> {
+        if crate::module::in_module_area(addr) {
+            return crate::module::function_range(addr);
+        }
         self.table.as_ref()?.function_range(addr)
     }
 }

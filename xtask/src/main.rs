@@ -5,6 +5,7 @@
 
 mod bench;
 mod deps;
+mod modules;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use qemu_harness::{GicVersion, Qemu, Serial};
@@ -60,6 +61,8 @@ struct QemuOpts {
 enum Cmd {
     /// Build the kernel image into target/kernel.elf (symbol table embedded).
     Build,
+    /// Build the example modules into target/modules/NAME.ko (needs target/kernel.elf).
+    Modules,
     /// Build and boot in QEMU with the serial console on this terminal (Ctrl-A X quits).
     Run(QemuOpts),
     /// Run every test: host unit tests, in-kernel tests in QEMU, end-to-end tests.
@@ -123,9 +126,12 @@ pub fn run(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
-/// Builds the kernel and embeds its symbol table.
+/// Builds the kernel, then the modules against its export table, embeds the modules and
+/// finally the symbol table (whose build ID covers everything else).
 pub fn build() -> Result<PathBuf, String> {
     deps::ensure_target()?;
+    deps::ensure_apt("aarch64-linux-gnu-ld", "binutils-aarch64-linux-gnu")?;
+    deps::ensure_apt("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu")?;
     run(cargo().args([
         "build",
         "--quiet",
@@ -139,8 +145,57 @@ pub fn build() -> Result<PathBuf, String> {
     let out = kernel_elf();
     std::fs::copy(&built, &out)
         .map_err(|e| format!("copy {} -> {}: {e}", built.display(), out.display()))?;
+    let modules = modules::build_modules(&root(), &out)?;
+    embed_modules(&out, &modules)?;
     embed_symbols(&out)?;
     Ok(out)
+}
+
+/// Writes the module archive into the reserved `.kmodules` section of `elf`, in place.
+/// Format (read by kernel/src/builtin_modules.rs): "KMODARC1", u32 count, then per module
+/// u16 name length, name, u32 size, bytes, padding to 8.
+fn embed_modules(elf: &Path, modules: &[PathBuf]) -> Result<(), String> {
+    use object::{Object, ObjectSection};
+    let mut archive = b"KMODARC1".to_vec();
+    archive.extend_from_slice(&(modules.len() as u32).to_le_bytes());
+    for m in modules {
+        let name = m
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or_else(|| format!("bad module path {}", m.display()))?;
+        let bytes = std::fs::read(m).map_err(|e| format!("{}: {e}", m.display()))?;
+        archive.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        archive.extend_from_slice(name.as_bytes());
+        archive.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        archive.extend_from_slice(&bytes);
+        while archive.len() % 8 != 0 {
+            archive.push(0);
+        }
+    }
+    let mut data = std::fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let (off, size) = {
+        let file = object::File::parse(&*data).map_err(|e| format!("{}: {e}", elf.display()))?;
+        let sec = file
+            .section_by_name(".kmodules")
+            .ok_or("kernel image has no .kmodules section")?;
+        let (off, size) = sec.file_range().ok_or(".kmodules has no file bytes")?;
+        (off as usize, size as usize)
+    };
+    if archive.len() > size {
+        return Err(format!(
+            "built-in modules need {} bytes but .kmodules reserves {size}; raise RESERVED in kernel/src/builtin_modules.rs",
+            archive.len()
+        ));
+    }
+    data[off..off + archive.len()].copy_from_slice(&archive);
+    data[off + archive.len()..off + size].fill(0);
+    std::fs::write(elf, data).map_err(|e| format!("{}: {e}", elf.display()))?;
+    println!(
+        "    modules: {} built in ({} of {size} bytes)",
+        modules.len(),
+        archive.len()
+    );
+    Ok(())
 }
 
 fn embed_symbols(elf: &Path) -> Result<(), String> {
@@ -385,6 +440,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Build => build().map(|p| println!("built {}", p.display())),
+        Cmd::Modules => build().map(|_| ()),
         Cmd::Run(opts) => cmd_run(opts),
         Cmd::Gdb { port } => cmd_gdb(port),
         Cmd::Lint => lint(),

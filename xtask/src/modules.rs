@@ -574,6 +574,42 @@ fn unreferenced_imports(bytes: &[u8]) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// `--redefine-sym` arguments that give the object's local Rust symbols their demangled
+/// names (`faulty::null_write` rather than `_RNvCs..._6faulty10null_write`), so the kernel's
+/// oops symbolizer prints readable module frames. Globals keep their names (the ABI); a
+/// demangled name that would repeat gets a `#2`, `#3`... suffix.
+fn demangle_args(bytes: &[u8]) -> Result<Vec<String>, String> {
+    let file = object::File::parse(bytes).map_err(|e| format!("not an object: {e}"))?;
+    let mut seen_old = BTreeSet::new();
+    let mut taken: BTreeSet<String> = file
+        .symbols()
+        .filter_map(|s| s.name().ok().map(String::from))
+        .collect();
+    let mut args = Vec::new();
+    for s in file.symbols() {
+        let Ok(name) = s.name() else { continue };
+        if !s.is_local() || s.is_undefined() || !seen_old.insert(name) {
+            continue;
+        }
+        let Ok(d) = rustc_demangle::try_demangle(name) else {
+            continue;
+        };
+        let base = format!("{d:#}");
+        if base.contains('=') || base == name {
+            continue;
+        }
+        // Distinct items can demangle alike (e.g. two shims a macro made in one function).
+        let mut new = base.clone();
+        let mut n = 1;
+        while !taken.insert(new.clone()) {
+            n += 1;
+            new = format!("{base}#{n}");
+        }
+        args.push(format!("--redefine-sym={name}={new}"));
+    }
+    Ok(args)
+}
+
 /// Partial link + symbol localisation: `objects` are linked whole, `archive` members only
 /// when needed. Writes `out`.
 fn link_module(
@@ -622,9 +658,20 @@ fn link_module(
     for u in unreferenced_imports(&linked_bytes)? {
         objcopy.arg(format!("--strip-symbol={u}"));
     }
-    let tmp = out.with_extension("ko.tmp");
-    objcopy.arg(&linked).arg(&tmp);
+    let localized = work.join(format!("{name}.local.o"));
+    objcopy.arg(&linked).arg(&localized);
     run_tool(&mut objcopy).map_err(|e| format!("module {name}: objcopy failed: {e}"))?;
+
+    // Second pass, now that only the roots are global: readable names for the locals.
+    let local_bytes =
+        fs::read(&localized).map_err(|e| format!("read {}: {e}", localized.display()))?;
+    let tmp = out.with_extension("ko.tmp");
+    let mut rename = Command::new(OBJCOPY);
+    rename
+        .args(demangle_args(&local_bytes)?)
+        .arg(&localized)
+        .arg(&tmp);
+    run_tool(&mut rename).map_err(|e| format!("module {name}: objcopy failed: {e}"))?;
     fs::rename(&tmp, out).map_err(|e| format!("rename {} -> {}: {e}", tmp.display(), out.display()))
 }
 
