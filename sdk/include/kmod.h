@@ -68,7 +68,9 @@ void     kmod_panic(struct kmod_str message) __attribute__((noreturn));
         __attribute__((section(".modexports"), used, aligned(1))) = #sym
 
 /* ---- A small printf over kmod_print ----------------------------------------------------
- * Supports %d %i %u %x %X %p %s %c %% with l/ll/z length modifiers and a field width.
+ * Supports %d %i %u %x %X %p %s %c %% with the flags '-' (left-justify) and '0', a field
+ * width and a precision (digits or '*'), and the length modifiers hh h l ll z t j.
+ * "%.*s" prints a struct kmod_str: kprintf("%.*s", (int)s.len, s.ptr).
  * Formatting happens in the module; the kernel only receives bytes. */
 static inline void kmod__put(char *buf, size_t *n, size_t cap, char c) {
     if (*n == cap) { kmod_print(buf, *n); *n = 0; }
@@ -78,29 +80,51 @@ static inline void kmod__put(char *buf, size_t *n, size_t cap, char c) {
 static inline int kvprintf(const char *fmt, va_list ap) {
     char buf[128];
     size_t n = 0, total = 0;
+#define KMOD__OUT(c) do { kmod__put(buf, &n, sizeof buf, (c)); total++; } while (0)
     for (const char *p = fmt; *p; p++) {
-        if (*p != '%') { kmod__put(buf, &n, sizeof buf, *p); total++; continue; }
+        if (*p != '%') { KMOD__OUT(*p); continue; }
         p++;
-        int width = 0, zero = 0, lng = 0;
-        if (*p == '0') { zero = 1; p++; }
-        while (*p >= '0' && *p <= '9') { width = width * 10 + (*p - '0'); p++; }
-        while (*p == 'l' || *p == 'z') { lng++; p++; }
+        int left = 0, zero = 0, width = 0, prec = -1, lng = 0, shrt = 0;
+        for (;; p++) {
+            if (*p == '-') left = 1;
+            else if (*p == '0') zero = 1;
+            else break;
+        }
+        if (*p == '*') { width = va_arg(ap, int); if (width < 0) { left = 1; width = -width; } p++; }
+        else while (*p >= '0' && *p <= '9') { width = width * 10 + (*p - '0'); p++; }
+        if (*p == '.') {
+            p++;
+            prec = 0;
+            if (*p == '*') { prec = va_arg(ap, int); p++; }
+            else while (*p >= '0' && *p <= '9') { prec = prec * 10 + (*p - '0'); p++; }
+        }
+        for (;; p++) {
+            if (*p == 'l' || *p == 'z' || *p == 't' || *p == 'j') lng = 1;
+            else if (*p == 'h') shrt++;
+            else break;
+        }
+        if (!*p) break; /* a lone '%' at the end */
         char tmp[24];
-        int len = 0, neg = 0;
+        int len = 0;
+        char sign = 0, prefix = 0; /* prefix: 'x' for %p's "0x" */
         unsigned long long v = 0;
         const char *s = 0;
         switch (*p) {
         case 'd': case 'i': {
             long long x = lng ? va_arg(ap, long long) : va_arg(ap, int);
-            if (x < 0) { neg = 1; v = (unsigned long long)(-(x + 1)) + 1; } else v = (unsigned long long)x;
+            if (shrt == 1) x = (short)x; else if (shrt >= 2) x = (signed char)x;
+            if (x < 0) { sign = '-'; v = (unsigned long long)(-(x + 1)) + 1; } else v = (unsigned long long)x;
             do { tmp[len++] = (char)('0' + v % 10); v /= 10; } while (v);
             break;
         }
         case 'u': case 'x': case 'X': case 'p': {
             unsigned base = (*p == 'u') ? 10 : 16;
             const char *digits = (*p == 'X') ? "0123456789ABCDEF" : "0123456789abcdef";
-            if (*p == 'p') { v = (unsigned long long)(uintptr_t)va_arg(ap, void *); kmod__put(buf, &n, sizeof buf, '0'); kmod__put(buf, &n, sizeof buf, 'x'); total += 2; }
-            else v = lng ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned);
+            if (*p == 'p') { v = (unsigned long long)(uintptr_t)va_arg(ap, void *); prefix = 'x'; }
+            else {
+                v = lng ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned);
+                if (shrt == 1) v = (unsigned short)v; else if (shrt >= 2) v = (unsigned char)v;
+            }
             do { tmp[len++] = digits[v % base]; v /= base; } while (v);
             break;
         }
@@ -110,15 +134,22 @@ static inline int kvprintf(const char *fmt, va_list ap) {
         default: tmp[len++] = '?'; break;
         }
         if (s) {
-            int sl = 0; while (s[sl]) sl++;
-            for (int i = sl; i < width; i++) { kmod__put(buf, &n, sizeof buf, ' '); total++; }
-            for (int i = 0; i < sl; i++) { kmod__put(buf, &n, sizeof buf, s[i]); total++; }
+            int sl = 0;
+            while ((prec < 0 || sl < prec) && s[sl]) sl++; /* never reads past the precision */
+            if (!left) for (int i = sl; i < width; i++) KMOD__OUT(' ');
+            for (int i = 0; i < sl; i++) KMOD__OUT(s[i]);
+            if (left) for (int i = sl; i < width; i++) KMOD__OUT(' ');
             continue;
         }
-        if (neg) tmp[len++] = '-';
-        for (int i = len; i < width; i++) { kmod__put(buf, &n, sizeof buf, zero ? '0' : ' '); total++; }
-        while (len) { kmod__put(buf, &n, sizeof buf, tmp[--len]); total++; }
+        int body = len + (sign ? 1 : 0) + (prefix ? 2 : 0);
+        if (!left && !zero) for (int i = body; i < width; i++) KMOD__OUT(' ');
+        if (sign) KMOD__OUT(sign);
+        if (prefix) { KMOD__OUT('0'); KMOD__OUT(prefix); }
+        if (!left && zero) for (int i = body; i < width; i++) KMOD__OUT('0');
+        while (len) KMOD__OUT(tmp[--len]);
+        if (left) for (int i = body; i < width; i++) KMOD__OUT(' ');
     }
+#undef KMOD__OUT
     if (n) kmod_print(buf, n);
     return (int)total;
 }

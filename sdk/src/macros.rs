@@ -202,8 +202,10 @@ macro_rules! export {
 macro_rules! command {
     ($name:expr, $help:expr, $handler:expr $(,)?) => {{
         extern "C" fn __kmod_command_shim(argc: usize, argv: *const $crate::KStr) -> i32 {
+            let name: &str = $name;
+            let handler: $crate::Handler = $handler;
             // SAFETY: the kernel passes `argc` arguments readable for the call.
-            unsafe { $crate::__private::run_command($name, argc, argv, $handler) }
+            unsafe { $crate::__private::run_command(name, argc, argv, handler) }
         }
         $crate::register_command($name, $help, __kmod_command_shim)
     }};

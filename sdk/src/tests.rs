@@ -126,7 +126,7 @@ fn allocator_round_trip() {
     // SAFETY: non-zero layout; the pointer is used within its size and freed once.
     unsafe {
         let p = a.alloc(l);
-        assert!(!p.is_null() && p as usize % 16 == 0);
+        assert!(!p.is_null() && (p as usize).trailing_zeros() >= 4);
         p.write_bytes(7, 24);
         let q = a.realloc(p, l, 100);
         assert_eq!(*q.add(23), 7);
