@@ -781,7 +781,8 @@ pub fn build_modules(root: &Path, kernel_elf: &Path) -> Result<Vec<PathBuf>, Str
         let work = work_root.join(&m.name);
         let _ = fs::remove_dir_all(&work);
         fs::create_dir_all(&work).map_err(|e| format!("mkdir {}: {e}", work.display()))?;
-        let out = out_dir.join(format!("{}.ko", m.name));
+        // Staged in the work directory; published only once every module verifies.
+        let out = work.join(format!("{}.ko", m.name));
         match &m.source {
             Source::Rust { lib, .. } => {
                 let archive = archive_dir.join(format!("lib{lib}.a"));
@@ -862,7 +863,17 @@ pub fn build_modules(root: &Path, kernel_elf: &Path) -> Result<Vec<PathBuf>, Str
         );
     }
 
-    // Drop .ko files of modules that no longer exist, so nothing stale gets embedded.
+    // Publish, and drop .ko files of modules that no longer exist so nothing stale gets
+    // embedded.
+    let mut published = Vec::new();
+    for (name, (_, bytes, _)) in &built {
+        let dest = out_dir.join(format!("{name}.ko"));
+        let tmp = out_dir.join(format!(".{name}.ko.tmp"));
+        write(&tmp, bytes)?;
+        fs::rename(&tmp, &dest)
+            .map_err(|e| format!("rename {} -> {}: {e}", tmp.display(), dest.display()))?;
+        published.push(dest);
+    }
     if let Ok(entries) = fs::read_dir(&out_dir) {
         for e in entries.flatten() {
             let p = e.path();
@@ -875,7 +886,19 @@ pub fn build_modules(root: &Path, kernel_elf: &Path) -> Result<Vec<PathBuf>, Str
             }
         }
     }
-    Ok(built.into_values().map(|(p, _, _)| p).collect())
+    if let Ok(entries) = fs::read_dir(&work_root) {
+        for e in entries.flatten() {
+            let p = e.path();
+            let gone = p.is_dir()
+                && p.file_name()
+                    .and_then(|s| s.to_str())
+                    .is_some_and(|s| !built.contains_key(s));
+            if gone {
+                let _ = fs::remove_dir_all(&p);
+            }
+        }
+    }
+    Ok(published)
 }
 
 #[cfg(test)]
