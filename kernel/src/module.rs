@@ -139,6 +139,8 @@ fn area_free(base: u64, size: u64) {
             _ => merged.push((s, l)),
         }
     }
+    // Give back grown capacity, so that load/unload cycles leave the heap exactly as found.
+    merged.shrink_to_fit();
     *area = merged;
 }
 
@@ -483,6 +485,7 @@ fn unload(name: &str, run_exit: bool) {
             return;
         };
         let m = mods.remove(i);
+        mods.shrink_to_fit();
         for other in mods.iter_mut().filter(|o| m.deps.contains(&o.name)) {
             other.users = other.users.saturating_sub(1);
         }

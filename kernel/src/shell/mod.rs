@@ -10,7 +10,6 @@ pub mod crash;
 mod modcmds;
 
 use crate::{print, println};
-use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use spin::Mutex;
@@ -111,9 +110,9 @@ pub fn register_module_command(
 
 /// Removes every command module `owner` registered (on unload).
 pub fn unregister_owned_by(owner: &str) {
-    COMMANDS
-        .lock()
-        .retain(|c| !matches!(&c.action, Action::Module { owner: o, .. } if o == owner));
+    let mut cmds = COMMANDS.lock();
+    cmds.retain(|c| !matches!(&c.action, Action::Module { owner: o, .. } if o == owner));
+    cmds.shrink_to_fit();
 }
 
 /// Removes a command; returns whether it existed.
@@ -121,6 +120,7 @@ pub fn unregister(name: &str) -> bool {
     let mut cmds = COMMANDS.lock();
     let before = cmds.len();
     cmds.retain(|c| c.name != name);
+    cmds.shrink_to_fit();
     cmds.len() != before
 }
 
@@ -168,10 +168,66 @@ pub fn dispatch(line: &str) {
     }
 }
 
+/// Command history in one fixed allocation, so that typing commands does not change heap
+/// usage (`meminfo` baselines stay exact).
+struct History {
+    lines: alloc::boxed::Box<[[u8; MAX_LINE]; HISTORY]>,
+    lens: [usize; HISTORY],
+    /// Index of the oldest entry, and the number of entries.
+    start: usize,
+    len: usize,
+}
+
+impl History {
+    fn new() -> History {
+        History {
+            lines: alloc::boxed::Box::new([[0; MAX_LINE]; HISTORY]),
+            lens: [0; HISTORY],
+            start: 0,
+            len: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Entry `i`, oldest first.
+    fn get(&self, i: usize) -> Option<&str> {
+        if i >= self.len {
+            return None;
+        }
+        let slot = (self.start + i) % HISTORY;
+        core::str::from_utf8(&self.lines[slot][..self.lens[slot]]).ok()
+    }
+
+    fn back(&self) -> Option<&str> {
+        self.len.checked_sub(1).and_then(|i| self.get(i))
+    }
+
+    fn push(&mut self, line: &str) {
+        let slot = if self.len == HISTORY {
+            let s = self.start;
+            self.start = (self.start + 1) % HISTORY;
+            s
+        } else {
+            self.len += 1;
+            (self.start + self.len - 1) % HISTORY
+        };
+        let n = line.len().min(MAX_LINE);
+        self.lines[slot][..n].copy_from_slice(&line.as_bytes()[..n]);
+        self.lens[slot] = n;
+    }
+}
+
 /// The line editor's state.
 pub struct Editor {
     line: String,
-    history: VecDeque<String>,
+    history: History,
     /// Position while browsing history (None: editing a new line).
     browse: Option<usize>,
     escape: u8,
@@ -197,7 +253,7 @@ impl Editor {
     pub fn new() -> Editor {
         Editor {
             line: String::new(),
-            history: VecDeque::new(),
+            history: History::new(),
             browse: None,
             escape: 0,
         }
@@ -244,11 +300,8 @@ impl Editor {
                 println!();
                 let line = core::mem::take(&mut self.line);
                 self.browse = None;
-                if !line.trim().is_empty() && self.history.back() != Some(&line) {
-                    if self.history.len() == HISTORY {
-                        self.history.pop_front();
-                    }
-                    self.history.push_back(line.clone());
+                if !line.trim().is_empty() && self.history.back() != Some(line.as_str()) {
+                    self.history.push(&line);
                 }
                 Event::Line(line)
             }
@@ -297,7 +350,7 @@ impl Editor {
         };
         self.browse = next;
         let text = next
-            .and_then(|i| self.history.get(i).cloned())
+            .and_then(|i| self.history.get(i).map(String::from))
             .unwrap_or_default();
         self.replace_line(text);
     }
@@ -308,6 +361,7 @@ pub fn run() -> ! {
     builtins::register_all();
     modcmds::register_all();
     crash::register_all();
+    COMMANDS.lock().shrink_to_fit();
     let mut ed = Editor::new();
     print!("{PROMPT}");
     loop {

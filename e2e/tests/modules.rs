@@ -1,0 +1,309 @@
+//! Loadable modules in the running kernel: every example, the error paths, W^X, and heap
+//! accounting over many load/unload cycles.
+
+use e2e::{boot, cmd, qemu, T};
+use qemu_harness::{workspace_root, Guest};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn heap_in_use(g: &mut Guest) -> u64 {
+    let m = cmd(g, "meminfo");
+    let line = m
+        .lines()
+        .find(|l| l.starts_with("Heap:"))
+        .unwrap_or_else(|| panic!("{m}"));
+    line.split(", ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"))
+}
+
+fn ko(name: &str) -> PathBuf {
+    workspace_root()
+        .join("target/modules")
+        .join(format!("{name}.ko"))
+}
+
+#[test]
+fn hello_with_parameters_from_the_host_loads_and_unloads() {
+    let mut g = boot();
+    let path = ko("hello");
+    assert!(
+        path.exists(),
+        "{} missing: cargo xtask build",
+        path.display()
+    );
+    let out = cmd(
+        &mut g,
+        &format!("insmod host:{} greeting=salut count=2", path.display()),
+    );
+    assert!(
+        out.contains("hello: salut (1/2)\nhello: salut (2/2)\n"),
+        "{out}"
+    );
+    assert!(out.contains("hello: loaded at 0x"), "{out}");
+    assert!(out.contains(" us"), "{out}");
+    let ls = cmd(&mut g, "lsmod");
+    assert!(
+        ls.starts_with("Module                  Size  Used by\nhello "),
+        "{ls}"
+    );
+    let info = cmd(&mut g, "modinfo hello");
+    for want in [
+        "name: hello",
+        "version: 0.1.0",
+        "license: MIT",
+        "params: greeting (str), count (u32)",
+    ] {
+        assert!(info.contains(want), "{want}: {info}");
+    }
+    assert!(cmd(&mut g, "rmmod hello").contains("hello: bye"));
+    assert!(!cmd(&mut g, "lsmod").contains("hello"));
+}
+
+#[test]
+fn every_builtin_example_loads_works_and_unloads() {
+    let mut g = boot();
+    let base = heap_in_use(&mut g);
+    let out = cmd(&mut g, "insmod hello_c");
+    assert!(out.contains("hello_c: loaded at"), "{out}");
+    assert!(cmd(&mut g, "rmmod hello_c").contains("hello_c: bye"));
+
+    let out = cmd(&mut g, "insmod collections");
+    assert!(out.contains("collections: ok checksum="), "{out}");
+    let out = cmd(&mut g, "insmod bigdata");
+    assert!(out.contains("bigdata: data ok, bss ok"), "{out}");
+
+    let out = cmd(&mut g, "insmod cmd_demo");
+    assert!(out.contains("cmd_demo: loaded"), "{out}");
+    assert!(cmd(&mut g, "help").contains("greet"));
+    assert!(cmd(&mut g, "greet world").contains("greet: hello, world"));
+    cmd(&mut g, "rmmod cmd_demo");
+    assert!(cmd(&mut g, "greet world").contains("greet: unknown command"));
+
+    for m in ["collections", "bigdata"] {
+        let out = cmd(&mut g, &format!("rmmod {m}"));
+        assert!(!out.contains("not loaded"), "{out}");
+    }
+    assert_eq!(
+        heap_in_use(&mut g),
+        base,
+        "heap must return to its baseline"
+    );
+    assert!(cmd(&mut g, "lsmod").lines().count() == 1);
+}
+
+#[test]
+fn stacked_modules_record_dependencies() {
+    let mut g = boot();
+    let out = cmd(&mut g, "insmod pair_user");
+    assert!(out.contains("missing dependency: pair_provider"), "{out}");
+    cmd(&mut g, "insmod pair_provider");
+    let out = cmd(&mut g, "insmod pair_user");
+    assert!(out.contains("pair_user: 2 + 40 = 42"), "{out}");
+    let ls = cmd(&mut g, "lsmod");
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with("pair_provider") && l.ends_with("1 pair_user")),
+        "{ls}"
+    );
+    let out = cmd(&mut g, "rmmod pair_provider");
+    assert!(out.contains("pair_provider: in use by pair_user"), "{out}");
+    cmd(&mut g, "rmmod pair_user");
+    cmd(&mut g, "rmmod pair_provider");
+    assert_eq!(cmd(&mut g, "lsmod").lines().count(), 1);
+}
+
+/// Compiles a fixture C module against the kernel's ABI (or a wrong one).
+fn build_fixture(name: &str, abi: &str) -> PathBuf {
+    let root = workspace_root();
+    let out = root.join(format!("target/e2e-fixtures/{name}-{abi}.o"));
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let status = Command::new("aarch64-linux-gnu-gcc")
+        .args([
+            "-c",
+            "-O2",
+            "-ffreestanding",
+            "-mgeneral-regs-only",
+            "-fno-common",
+        ])
+        .arg(format!("-I{}", root.join("sdk/include").display()))
+        .arg(format!("-DKMOD_ABI=\"{abi}\""))
+        .arg("-DKMOD_RELEASE=\"0.1.0\"")
+        .arg(root.join(format!("e2e/fixtures/{name}.c")))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("aarch64-linux-gnu-gcc missing: apt-get install gcc-aarch64-linux-gnu");
+    assert!(status.success());
+    out
+}
+
+fn kernel_abi(g: &mut Guest) -> String {
+    let out = cmd(g, "kexports");
+    out.lines()
+        .next()
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn unknown_symbols_are_all_listed_and_nothing_is_left_behind() {
+    let mut g = boot();
+    let abi = kernel_abi(&mut g);
+    let obj = build_fixture("unknown_syms", &abi);
+    let before = heap_in_use(&mut g);
+    let out = cmd(&mut g, &format!("insmod host:{}", obj.display()));
+    for s in [
+        "no_such_function_alpha",
+        "no_such_function_beta",
+        "no_such_data_gamma",
+    ] {
+        assert!(out.contains(s), "{s} not listed: {out}");
+    }
+    assert!(out.to_lowercase().contains("unknown symbol"), "{out}");
+    assert_eq!(cmd(&mut g, "lsmod").lines().count(), 1);
+    assert_eq!(heap_in_use(&mut g), before);
+    // The kernel still works and the module area is reusable.
+    assert!(cmd(&mut g, "insmod hello").contains("loaded at"));
+}
+
+#[test]
+fn abi_mismatch_is_refused_with_what_differs() {
+    let mut g = boot();
+    let obj = build_fixture("unknown_syms", "0123456789abcdef");
+    let out = cmd(&mut g, &format!("insmod host:{}", obj.display()));
+    assert!(out.contains("ABI mismatch"), "{out}");
+    assert!(
+        out.contains("export ABI 0123456789abcdef vs kernel"),
+        "{out}"
+    );
+    assert!(out.contains("export signatures differ"), "{out}");
+}
+
+#[test]
+fn malformed_and_missing_modules_get_clear_errors() {
+    let mut g = boot();
+    let before = heap_in_use(&mut g);
+    let out = cmd(
+        &mut g,
+        &format!(
+            "insmod host:{}",
+            workspace_root().join("Cargo.toml").display()
+        ),
+    );
+    assert!(out.contains("invalid module"), "{out}");
+    let out = cmd(&mut g, "insmod host:/no/such/file.ko");
+    assert!(out.contains("no such file on the host"), "{out}");
+    let out = cmd(&mut g, "insmod nonexistent");
+    assert!(out.contains("no such built-in module"), "{out}");
+    let out = cmd(&mut g, "insmod hello count=notanumber");
+    assert!(out.contains("'notanumber' is not a valid u32"), "{out}");
+    let out = cmd(&mut g, "insmod hello colour=blue");
+    assert!(out.contains("unknown parameter 'colour'"), "{out}");
+    let out = cmd(&mut g, "rmmod hello");
+    assert!(out.contains("hello: not loaded"), "{out}");
+    assert_eq!(heap_in_use(&mut g), before);
+}
+
+#[test]
+fn module_faults_are_contained_and_named() {
+    let mut g = boot();
+    cmd(&mut g, "insmod faulty");
+    g.send(b"faulty\r").unwrap();
+    let r = g
+        .expect("module marked as faulted", T)
+        .unwrap()
+        .replace('\r', "");
+    assert!(
+        r.contains("Unable to handle kernel NULL pointer dereference"),
+        "{r}"
+    );
+    assert!(r.contains("Modules linked in: faulty(O)"), "{r}");
+    assert!(r.contains("pc : faulty::null_write+0x"), "{r}");
+    assert!(r.contains(" [faulty]"), "{r}");
+    assert!(r.contains("[#1]"), "{r}");
+    g.expect("\n> ", T).unwrap();
+    assert!(cmd(&mut g, "lsmod").contains("[faulted]"));
+    // Writing to the module's own text is a permission fault (W^X).
+    g.send(b"faulty_text\r").unwrap();
+    let r = g
+        .expect("module marked as faulted", T)
+        .unwrap()
+        .replace('\r', "");
+    assert!(
+        r.contains("Unable to handle kernel write to read-only memory"),
+        "{r}"
+    );
+    assert!(r.contains("permission fault"), "{r}");
+    assert!(r.contains("[#2]"), "the oops counter goes up: {r}");
+    assert!(r.contains("Tainted: G      D    O"), "{r}");
+    assert!(r.contains("faulty(OD)"), "{r}");
+    g.expect("\n> ", T).unwrap();
+    // The kernel and shell live on; the module can be removed.
+    assert!(cmd(&mut g, "echo still alive").contains("still alive"));
+    cmd(&mut g, "rmmod faulty");
+    assert_eq!(cmd(&mut g, "lsmod").lines().count(), 1);
+}
+
+#[test]
+fn a_module_that_panics_in_init_is_unloaded() {
+    let mut g = boot();
+    let before = heap_in_use(&mut g);
+    g.send(b"insmod panic_init\r").unwrap();
+    let r = g.expect("module unloaded", T).unwrap().replace('\r', "");
+    assert!(
+        r.contains("Kernel panic - not syncing: panic_init: deliberate panic in init"),
+        "{r}"
+    );
+    assert!(r.contains("init_module+0x"), "{r}");
+    assert!(r.contains("[panic_init]"), "{r}");
+    g.expect("\n> ", T).unwrap();
+    assert_eq!(cmd(&mut g, "lsmod").lines().count(), 1);
+    // The abandoned init leaks what it allocated before panicking, if anything; the module
+    // itself (memory, record, exports) is gone.
+    let after = heap_in_use(&mut g);
+    assert!(after <= before + 4096, "{before} -> {after}");
+    assert!(cmd(&mut g, "insmod hello").contains("loaded at"));
+}
+
+#[test]
+fn exporting_an_existing_name_is_refused() {
+    let mut g = boot();
+    cmd(&mut g, "insmod pair_provider");
+    // A second copy under another name would export pair_add again: build one from the same
+    // object by loading it twice is refused by name first, so check the export path with a
+    // fixture that exports a kernel-like name twice.
+    let abi = kernel_abi(&mut g);
+    let obj = build_fixture("clash", &abi);
+    let out = cmd(&mut g, &format!("insmod host:{}", obj.display()));
+    assert!(out.contains("clash: loaded"), "{out}");
+    let out = cmd(&mut g, &format!("insmod host:{}", obj.display()));
+    assert!(out.contains("already loaded"), "{out}");
+}
+
+#[test]
+fn a_thousand_load_unload_cycles_return_the_heap_to_its_baseline() {
+    let mut q = qemu();
+    q.semihosting = true;
+    let mut g = e2e::boot_with(q);
+    // Warm up once: first-use allocations (export index, registry) are not leaks.
+    cmd(&mut g, "insmod hello");
+    cmd(&mut g, "rmmod hello");
+    let base = heap_in_use(&mut g);
+    let mut script = String::new();
+    for _ in 0..1000 {
+        script.push_str("insmod hello\rrmmod hello\r");
+    }
+    script.push_str("echo cycles-done\r");
+    g.send(script.as_bytes()).unwrap();
+    g.expect("\ncycles-done\r\n> ", std::time::Duration::from_secs(300))
+        .unwrap();
+    let out = g.output();
+    assert_eq!(out.matches("hello: bye").count(), 1001);
+    assert_eq!(heap_in_use(&mut g), base, "heap after 1000 cycles");
+    let m = cmd(&mut g, "meminfo");
+    assert!(m.contains("0 dropped"), "{m}");
+}
