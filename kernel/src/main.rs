@@ -114,6 +114,9 @@ extern "C" fn kernel_entry(x0: usize, entry_el: u64) -> ! {
         }
     };
     module::init(&layout);
+    // Sort the export table now, so that the first insmod allocates nothing permanent.
+    exports::table();
+    exports::abi_hash();
     irq::init(info.gic, info.uart_intid);
     banner(&info, &layout, t0, entry_el);
     for w in warnings.iter().flatten() {

@@ -168,7 +168,7 @@ fn embed_modules(elf: &Path, modules: &[PathBuf]) -> Result<(), String> {
         archive.extend_from_slice(name.as_bytes());
         archive.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
         archive.extend_from_slice(&bytes);
-        while archive.len() % 8 != 0 {
+        while !archive.len().is_multiple_of(8) {
             archive.push(0);
         }
     }
