@@ -28,8 +28,19 @@ impl Write for Locked {
     }
 }
 
+static MUTED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Discards normal console output while set (benchmarks silence module chatter with it).
+/// Oops reports use the emergency writer and are never muted.
+pub fn set_muted(muted: bool) {
+    MUTED.store(muted, Ordering::Relaxed);
+}
+
 /// Writes raw bytes, translating `\n` to `\r\n`.
 pub fn write_bytes(bytes: &[u8]) {
+    if MUTED.load(Ordering::Relaxed) {
+        return;
+    }
     arch::cpu::without_irqs(|| {
         let guard = UART.lock();
         if let Some(u) = guard.as_ref() {
@@ -145,6 +156,25 @@ pub fn getc() -> u8 {
         }
         // Mask IRQs while checking, so an interrupt between the check and `wfi` still wakes
         // us: `wfi` wakes on a pending interrupt even when it is masked.
+        let was = arch::cpu::irq_disable();
+        if RX_HEAD.load(Ordering::Acquire) == RX_TAIL.load(Ordering::Relaxed) {
+            arch::cpu::wait_for_interrupt();
+        }
+        arch::cpu::irq_restore(was);
+    }
+}
+
+/// Waits up to `timeout_us` microseconds for a received byte, sleeping in `wfi` between
+/// interrupts (the periodic tick bounds each sleep).
+pub fn getc_timeout(timeout_us: u64) -> Option<u8> {
+    let deadline = boards::timer::uptime_us().saturating_add(timeout_us);
+    loop {
+        if let Some(b) = try_getc() {
+            return Some(b);
+        }
+        if boards::timer::uptime_us() >= deadline {
+            return None;
+        }
         let was = arch::cpu::irq_disable();
         if RX_HEAD.load(Ordering::Acquire) == RX_TAIL.load(Ordering::Relaxed) {
             arch::cpu::wait_for_interrupt();

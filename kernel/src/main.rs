@@ -16,6 +16,7 @@ pub mod module;
 pub mod recovery;
 pub mod report;
 pub mod shell;
+pub mod transfer;
 pub mod trap;
 
 use boards::virt::BoardInfo;

@@ -7,13 +7,18 @@ use alloc::vec::Vec;
 
 /// Registers the module commands.
 pub fn register_all() {
-    let cmds: [(&str, &str, super::Handler); 5] = [
+    let cmds: [(&str, &str, super::Handler); 6] = [
         (
             "insmod",
-            "insmod host:PATH|NAME [param=value ...]: load a module",
+            "insmod [host:PATH|NAME] [param=value ...]: load a module (no source: upload it)",
             insmod,
         ),
         ("rmmod", "rmmod NAME: unload a module", rmmod),
+        (
+            "rxbench",
+            "rxbench [BYTES]: count raw serial input (receive ceiling)",
+            crate::transfer::rxbench,
+        ),
         ("lsmod", "list loaded modules", lsmod),
         ("modinfo", "modinfo NAME: module metadata", modinfo),
         (
@@ -30,7 +35,7 @@ pub fn register_all() {
 /// Largest module accepted from any source.
 pub const MAX_MODULE: usize = 16 << 20;
 
-fn read_host(path: &str) -> Result<Vec<u8>, String> {
+pub fn read_host(path: &str) -> Result<Vec<u8>, String> {
     let mut f = boards::semihosting::File::open(path).map_err(|e| format!("{path}: {e}"))?;
     let len = f.len().map_err(|e| format!("{path}: {e}"))? as usize;
     if len > MAX_MODULE {
@@ -55,23 +60,77 @@ fn read_host(path: &str) -> Result<Vec<u8>, String> {
 }
 
 fn insmod(args: &[&str]) -> Result<(), String> {
-    let Some((&source, params)) = args.split_first() else {
-        return Err("usage: insmod host:PATH|NAME [param=value ...]".into());
+    // No source (nothing, or only parameters): wait for an upload over the serial line.
+    let (source, params) = match args.split_first() {
+        Some((&s, rest)) if !s.contains('=') => (Some(s), rest),
+        _ => (None, args),
     };
-    let bytes: Vec<u8> = if let Some(path) = source.strip_prefix("host:") {
-        read_host(path)?
-    } else if let Some(b) = crate::builtin_modules::find(source) {
-        b.to_vec()
-    } else {
-        let names = crate::builtin_modules::names();
-        return Err(format!(
-            "{source}: no such built-in module (built in: {}); use host:PATH for a file on the host",
-            if names.is_empty() { "none".into() } else { names.join(", ") }
-        ));
+    let bytes: Vec<u8> = match source {
+        None => upload(None)?,
+        Some(source) => {
+            if let Some(path) = source.strip_prefix("host:") {
+                read_host(path)?
+            } else if let Some(b) = crate::builtin_modules::find(source) {
+                b.to_vec()
+            } else {
+                upload(Some(source))?
+            }
+        }
     };
     let summary = crate::module::insmod(&bytes, params)?;
     println!("{summary}");
     Ok(())
+}
+
+/// Receives a module over the serial line: from any sender (`name` is `None`), or by
+/// asking the host console for `name`.ko.
+fn upload(name: Option<&str>) -> Result<Vec<u8>, String> {
+    use crate::transfer;
+    let opts = transfer::Options {
+        wait_us: if name.is_some() {
+            3_000_000
+        } else {
+            120_000_000
+        },
+        ymodem: name.is_none(),
+        limit: MAX_MODULE,
+    };
+    match name {
+        None => println!(
+            "insmod: waiting for a module over the serial line (YMODEM, e.g. `sb`, or the host console); Ctrl-C cancels"
+        ),
+        Some(n) => {
+            println!("insmod: {n} is not built in; asking the host console for {n}.ko");
+            transfer::request(n);
+        }
+    }
+    match transfer::receive(&opts) {
+        Ok(r) => {
+            println!(
+                "insmod: received {} ({} bytes) over {}: {} bytes on the wire in {} us, {} retries",
+                if r.name.is_empty() {
+                    "a file"
+                } else {
+                    r.name.as_str()
+                },
+                r.data.len(),
+                r.protocol,
+                r.wire_bytes,
+                r.elapsed_us,
+                r.retries
+            );
+            Ok(r.data)
+        }
+        Err(transfer::Error::NoSender) if name.is_some() => {
+            let names = crate::builtin_modules::names();
+            Err(format!(
+                "{}: no such built-in module (built in: {}), and no host console answered; use host:PATH for a file on the host, or `insmod` alone to upload one",
+                name.unwrap_or_default(),
+                if names.is_empty() { "none".into() } else { names.join(", ") }
+            ))
+        }
+        Err(e) => Err(format!("upload failed: {e}")),
+    }
 }
 
 fn rmmod(args: &[&str]) -> Result<(), String> {

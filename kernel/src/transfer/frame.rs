@@ -1,0 +1,262 @@
+//! The kx/1 wire format, shared by the kernel receiver and the host sender
+//! (`tools/console` includes this file). `core` and `crc` only: no allocation.
+//!
+//! ```text
+//! 0xA5 | kind u8 | seq u32 LE | len u16 LE | payload[len] | CRC-32 LE of kind..payload
+//! ```
+//!
+//! [`Decoder`] finds frames in a byte stream that may carry garbage, lost, duplicated or
+//! corrupted bytes: a frame counts only when its CRC matches, and after a bad frame the
+//! search resumes one byte after the bad frame's sync byte, so a good frame that started
+//! inside a damaged one is still found.
+
+/// First byte of every frame.
+pub const SYNC: u8 = 0xA5;
+/// Largest payload.
+pub const MAX_PAYLOAD: usize = 1024;
+/// Header bytes before the payload.
+pub const HEADER: usize = 8;
+/// Largest frame on the wire.
+pub const MAX_FRAME: usize = HEADER + MAX_PAYLOAD + 4;
+/// Data bytes per `Data` frame (the last one may be shorter).
+pub const CHUNK: usize = 1024;
+/// Protocol version carried in `Hello`.
+pub const VERSION: u8 = 1;
+/// `Hello` flag: the stream is zlib-wrapped DEFLATE of the file.
+pub const FLAG_DEFLATE: u8 = 1;
+/// The terminal-invisible marker (an OSC sequence) the kernel prints when it is ready to
+/// receive; it contains none of the bytes YMODEM senders react to.
+pub const READY_MARK: &[u8] = b"\x1b]7701;kx-ready\x07";
+/// Prefix of the marker with which the kernel asks the host console for a module; the
+/// module name and `\x07` follow.
+pub const REQUEST_MARK: &[u8] = b"\x1b]7701;kx-req;";
+
+/// CRC-32 (ISO-HDLC, as zlib) used for frames and the whole-file digest.
+pub const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// Frame kinds. Host → kernel below 0x80, kernel → host from 0x80.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// Starts a transfer: see [`Hello`].
+    Hello = 0x01,
+    /// Stream chunk number `seq`.
+    Data = 0x02,
+    /// All `seq` chunks were sent.
+    End = 0x03,
+    /// Stop; the payload says why. Either direction uses this kind.
+    Abort = 0x04,
+    /// The host saw the kernel's verdict.
+    Bye = 0x05,
+    /// The host has no such module (answer to a request); payload: message.
+    NoFile = 0x06,
+    /// Kernel accepts a `Hello`; payload: window (u16 LE) in chunks.
+    Accept = 0x81,
+    /// Everything before chunk `seq` arrived.
+    Ack = 0x82,
+    /// Chunk `seq` is missing: resend from there.
+    Nak = 0x83,
+    /// The whole file arrived and its digest matched.
+    Done = 0x84,
+    /// The kernel gave up; payload: message.
+    Fail = 0x85,
+}
+
+impl Kind {
+    /// Decodes a kind byte.
+    pub fn from_u8(b: u8) -> Option<Kind> {
+        Some(match b {
+            0x01 => Kind::Hello,
+            0x02 => Kind::Data,
+            0x03 => Kind::End,
+            0x04 => Kind::Abort,
+            0x05 => Kind::Bye,
+            0x06 => Kind::NoFile,
+            0x81 => Kind::Accept,
+            0x82 => Kind::Ack,
+            0x83 => Kind::Nak,
+            0x84 => Kind::Done,
+            0x85 => Kind::Fail,
+            _ => return None,
+        })
+    }
+}
+
+/// Writes a frame into `out`; returns its length, or `None` if `out` is too small or the
+/// payload too long.
+pub fn encode(kind: Kind, seq: u32, payload: &[u8], out: &mut [u8]) -> Option<usize> {
+    let n = HEADER + payload.len() + 4;
+    if payload.len() > MAX_PAYLOAD || out.len() < n {
+        return None;
+    }
+    out[0] = SYNC;
+    out[1] = kind as u8;
+    out[2..6].copy_from_slice(&seq.to_le_bytes());
+    out[6..8].copy_from_slice(&(payload.len() as u16).to_le_bytes());
+    out[HEADER..HEADER + payload.len()].copy_from_slice(payload);
+    let crc = CRC32.checksum(&out[1..HEADER + payload.len()]);
+    out[HEADER + payload.len()..n].copy_from_slice(&crc.to_le_bytes());
+    Some(n)
+}
+
+/// The `Hello` payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hello {
+    /// [`VERSION`].
+    pub version: u8,
+    /// [`FLAG_DEFLATE`] or 0.
+    pub flags: u8,
+    /// Size of the file.
+    pub size: u32,
+    /// Bytes of the (possibly compressed) stream.
+    pub stream_len: u32,
+    /// CRC-32 of the whole file (after decompression).
+    pub crc: u32,
+}
+
+impl Hello {
+    /// Encoded length (a file name may follow).
+    pub const LEN: usize = 16;
+
+    /// Serialises the fixed part.
+    pub fn to_bytes(&self) -> [u8; Hello::LEN] {
+        let mut b = [0u8; Hello::LEN];
+        b[0] = self.version;
+        b[1] = self.flags;
+        b[4..8].copy_from_slice(&self.size.to_le_bytes());
+        b[8..12].copy_from_slice(&self.stream_len.to_le_bytes());
+        b[12..16].copy_from_slice(&self.crc.to_le_bytes());
+        b
+    }
+
+    /// Parses the fixed part; the rest of the payload is the file name.
+    pub fn parse(p: &[u8]) -> Option<(Hello, &[u8])> {
+        if p.len() < Hello::LEN {
+            return None;
+        }
+        let u = |i: usize| u32::from_le_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
+        Some((
+            Hello {
+                version: p[0],
+                flags: p[1],
+                size: u(4),
+                stream_len: u(8),
+                crc: u(12),
+            },
+            &p[Hello::LEN..],
+        ))
+    }
+
+    /// Number of `Data` frames.
+    pub fn chunks(&self) -> u32 {
+        (self.stream_len as usize).div_ceil(CHUNK) as u32
+    }
+}
+
+/// A streaming frame finder over a fixed buffer.
+pub struct Decoder {
+    buf: [u8; 2 * MAX_FRAME],
+    start: usize,
+    end: usize,
+    bad: u32,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new()
+    }
+}
+
+impl Decoder {
+    /// An empty decoder.
+    pub const fn new() -> Decoder {
+        Decoder {
+            buf: [0; 2 * MAX_FRAME],
+            start: 0,
+            end: 0,
+            bad: 0,
+        }
+    }
+
+    /// Frames rejected so far (bad CRC or length).
+    pub fn bad_frames(&self) -> u32 {
+        self.bad
+    }
+
+    /// True when no partial frame is buffered (the stream is between frames).
+    pub fn is_idle(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Forgets any partial frame.
+    pub fn reset(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// Adds one received byte. Bytes outside frames are dropped at once.
+    pub fn push(&mut self, b: u8) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if b != SYNC {
+                return;
+            }
+        }
+        if self.end == self.buf.len() {
+            // Compact: everything before `start` is consumed.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.end == self.buf.len() {
+                // Only reachable if nobody polls: start over rather than overflow.
+                self.bad += 1;
+                self.reset();
+                return;
+            }
+        }
+        self.buf[self.end] = b;
+        self.end += 1;
+    }
+
+    /// The next complete valid frame, if one is buffered: (kind, seq, payload).
+    pub fn poll(&mut self) -> Option<(Kind, u32, &[u8])> {
+        loop {
+            // Skip to a sync byte.
+            while self.start < self.end && self.buf[self.start] != SYNC {
+                self.start += 1;
+            }
+            let avail = self.end - self.start;
+            if avail < HEADER {
+                return None;
+            }
+            let h = &self.buf[self.start..self.end];
+            let len = u16::from_le_bytes([h[6], h[7]]) as usize;
+            if len > MAX_PAYLOAD || Kind::from_u8(h[1]).is_none() {
+                self.bad += 1;
+                self.start += 1;
+                continue;
+            }
+            let total = HEADER + len + 4;
+            if avail < total {
+                return None;
+            }
+            let crc = u32::from_le_bytes([
+                h[HEADER + len],
+                h[HEADER + len + 1],
+                h[HEADER + len + 2],
+                h[HEADER + len + 3],
+            ]);
+            if CRC32.checksum(&h[1..HEADER + len]) != crc {
+                self.bad += 1;
+                self.start += 1;
+                continue;
+            }
+            let kind = Kind::from_u8(h[1])?;
+            let seq = u32::from_le_bytes([h[2], h[3], h[4], h[5]]);
+            let s = self.start;
+            self.start += total;
+            return Some((kind, seq, &self.buf[s + HEADER..s + HEADER + len]));
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! YMODEM batch receiver (Forsberg's YMODEM: 128/1024-byte blocks, CRC-16, block 0 carries
+//! name and size, a batch ends with an empty block 0). The `C` that asks for the next block
+//! goes out as soon as the previous one is acknowledged: no fixed stall.
+
+use super::{console, now, Error, Options, Protocol, Received, CAN};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+pub const SOH: u8 = 0x01;
+pub const STX: u8 = 0x02;
+const EOT: u8 = 0x04;
+const ACK: u8 = 0x06;
+const NAK: u8 = 0x15;
+/// Wait for one byte inside a block, and for the start of the next block.
+const BYTE_US: u64 = 1_000_000;
+/// Consecutive damaged/missing blocks before giving up.
+const MAX_ERRORS: u32 = 10;
+
+const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
+
+/// Why a block could not be read.
+#[derive(Debug)]
+pub enum BlockError {
+    Timeout,
+    BadSeq,
+    BadCrc,
+}
+
+/// One block: sequence number and data.
+pub struct BlockBuf {
+    pub seq: u8,
+    pub len: usize,
+    pub data: [u8; 1024],
+}
+
+impl BlockBuf {
+    pub fn new() -> BlockBuf {
+        BlockBuf {
+            seq: 0,
+            len: 0,
+            data: [0; 1024],
+        }
+    }
+
+    /// Reads the rest of a block whose SOH/STX was `first`; returns the sequence number.
+    pub fn read_rest(&mut self, first: u8) -> Result<u8, BlockError> {
+        let len = if first == STX { 1024 } else { 128 };
+        let get = || console::getc_timeout(BYTE_US).ok_or(BlockError::Timeout);
+        let seq = get()?;
+        let inv = get()?;
+        for i in 0..len {
+            self.data[i] = get()?;
+        }
+        let hi = get()?;
+        let lo = get()?;
+        if seq != !inv {
+            return Err(BlockError::BadSeq);
+        }
+        if CRC16.checksum(&self.data[..len]) != u16::from_be_bytes([hi, lo]) {
+            return Err(BlockError::BadCrc);
+        }
+        self.seq = seq;
+        self.len = len;
+        Ok(seq)
+    }
+}
+
+/// Drops input until the line is quiet (after a damaged block, before the NAK).
+pub fn purge() {
+    super::drain(50_000, 2_000_000);
+}
+
+fn send(b: u8) {
+    console::write_raw(&[b]);
+}
+
+fn cancel() {
+    console::write_raw(&[CAN; 5]);
+    purge();
+}
+
+/// Name and size from a header block; `None` for the empty end-of-batch block.
+fn parse_header(d: &[u8]) -> Option<(String, Option<u64>)> {
+    if d[0] == 0 {
+        return None;
+    }
+    let name_end = d.iter().position(|&b| b == 0).unwrap_or(d.len());
+    let name = String::from_utf8_lossy(&d[..name_end]).into_owned();
+    let rest = d.get(name_end + 1..).unwrap_or(&[]);
+    let digits: &[u8] = match rest.iter().position(|b| !b.is_ascii_digit()) {
+        Some(n) => &rest[..n],
+        None => rest,
+    };
+    let size = core::str::from_utf8(digits)
+        .ok()
+        .and_then(|s| s.parse().ok());
+    Some((name, size))
+}
+
+/// Receives a batch whose first header block is in `block`; keeps the first file.
+pub fn receive(block: &mut BlockBuf, opts: &Options, t0: u64) -> Result<Received, Error> {
+    let mut first: Option<(String, Vec<u8>)> = None;
+    let mut wire = 0u64;
+    let mut retries = 0u32;
+    loop {
+        // `block` holds a valid block 0.
+        wire += block.len as u64 + 5;
+        let Some((name, size)) = parse_header(&block.data[..block.len]) else {
+            send(ACK);
+            return match first {
+                Some((name, data)) => Ok(Received {
+                    name,
+                    data,
+                    protocol: Protocol::Ymodem,
+                    wire_bytes: wire,
+                    elapsed_us: now().saturating_sub(t0),
+                    retries,
+                }),
+                None => Err(Error::Empty),
+            };
+        };
+        let limit = opts.limit as u64;
+        if let Some(s) = size.filter(|&s| s > limit) {
+            cancel();
+            return Err(Error::TooLarge {
+                size: s,
+                limit: opts.limit,
+            });
+        }
+        let mut data = Vec::new();
+        if first.is_none() {
+            let want = size.unwrap_or(0) as usize;
+            if data.try_reserve_exact(want).is_err() {
+                cancel();
+                return Err(Error::NoMemory(want));
+            }
+        }
+        send(ACK);
+        send(b'C');
+        let (got, n_wire, n_retries) = receive_file(block, &mut data, first.is_none(), opts)?;
+        wire += n_wire;
+        retries += n_retries;
+        let _ = got;
+        if let Some(s) = size {
+            if (data.len() as u64) < s {
+                cancel();
+                return Err(Error::Protocol("file shorter than its header says"));
+            }
+            data.truncate(s as usize);
+        }
+        if first.is_none() {
+            first = Some((name, data));
+        }
+        // Ask for the next header (or the end-of-batch block).
+        let mut errors = 0;
+        loop {
+            send(b'C');
+            match console::getc_timeout(BYTE_US) {
+                Some(b @ (SOH | STX)) => match block.read_rest(b) {
+                    Ok(0) => break,
+                    Ok(_) | Err(_) => {
+                        purge();
+                        errors += 1;
+                    }
+                },
+                // Our ACK of the EOT was lost.
+                Some(EOT) => send(ACK),
+                Some(CAN) if console::getc_timeout(BYTE_US) == Some(CAN) => {
+                    return Err(Error::SenderAborted(String::new()))
+                }
+                Some(_) => {}
+                None => errors += 1,
+            }
+            if errors > MAX_ERRORS {
+                cancel();
+                return Err(Error::TooManyErrors);
+            }
+        }
+    }
+}
+
+/// Receives data blocks up to EOT into `data` (kept only if `keep`).
+fn receive_file(
+    block: &mut BlockBuf,
+    data: &mut Vec<u8>,
+    keep: bool,
+    opts: &Options,
+) -> Result<(usize, u64, u32), Error> {
+    let mut expected: u8 = 1;
+    let mut errors = 0u32;
+    let mut retries = 0u32;
+    let mut wire = 0u64;
+    let mut eot_seen = false;
+    let mut started = false;
+    loop {
+        if errors > MAX_ERRORS {
+            cancel();
+            return Err(Error::TooManyErrors);
+        }
+        let Some(b) = console::getc_timeout(BYTE_US) else {
+            errors += 1;
+            retries += 1;
+            // Before the first data block the sender may have missed our 'C'.
+            send(if started { NAK } else { b'C' });
+            continue;
+        };
+        match b {
+            SOH | STX => match block.read_rest(b) {
+                Ok(seq) if seq == expected => {
+                    started = true;
+                    errors = 0;
+                    eot_seen = false;
+                    wire += block.len as u64 + 5;
+                    if keep {
+                        if data.len() + block.len > opts.limit + 1024 {
+                            cancel();
+                            return Err(Error::TooLarge {
+                                size: (data.len() + block.len) as u64,
+                                limit: opts.limit,
+                            });
+                        }
+                        if data.try_reserve(block.len).is_err() {
+                            cancel();
+                            return Err(Error::NoMemory(data.len() + block.len));
+                        }
+                        data.extend_from_slice(&block.data[..block.len]);
+                    }
+                    expected = expected.wrapping_add(1);
+                    send(ACK);
+                }
+                // A repeat of the previous block (our ACK was lost).
+                Ok(seq) if seq == expected.wrapping_sub(1) => {
+                    retries += 1;
+                    send(ACK);
+                }
+                // The header again, before any data: our ACK of it was lost.
+                Ok(0) if !started => {
+                    retries += 1;
+                    send(ACK);
+                    send(b'C');
+                }
+                Ok(_) => {
+                    cancel();
+                    return Err(Error::Protocol("block out of sequence"));
+                }
+                Err(_) => {
+                    errors += 1;
+                    retries += 1;
+                    purge();
+                    send(NAK);
+                }
+            },
+            EOT if !eot_seen => {
+                // NAK the first EOT: a damaged byte can look like one.
+                eot_seen = true;
+                send(NAK);
+            }
+            EOT => {
+                send(ACK);
+                return Ok((data.len(), wire, retries));
+            }
+            CAN => {
+                if console::getc_timeout(BYTE_US) == Some(CAN) {
+                    return Err(Error::SenderAborted(String::new()));
+                }
+            }
+            _ => {
+                // Line noise between blocks: wait for quiet and ask again.
+                errors += 1;
+                retries += 1;
+                purge();
+                send(NAK);
+            }
+        }
+    }
+}
