@@ -204,6 +204,7 @@ impl PageTables {
         {
             return Err(MapError::BadRange);
         }
+        let (start, mut replaced) = (va, false);
         let bits = leaf_bits(mem, perm);
         let (mut va, mut pa, end) = (va, pa, va + len);
         while va < end {
@@ -234,11 +235,18 @@ impl PageTables {
             }
             let l3 = self.next_table(l2e)?;
             let l3e = Self::entry(l3, ((va >> 12) & 511) as usize);
+            replaced |= Self::read(l3e) & VALID != 0;
             self.write(l3e, pa | bits | TABLE_OR_PAGE);
             va += PAGE_SIZE;
             pa += PAGE_SIZE;
         }
-        self.flush();
+        if replaced {
+            self.flush_range(start, len);
+        } else {
+            // Only invalid entries became valid: no TLB entry can be stale, so barriers
+            // suffice.
+            self.publish();
+        }
         Ok(())
     }
 
@@ -285,7 +293,7 @@ impl PageTables {
             self.write(e, (v & ADDR_MASK) | leaf_bits(mem, perm) | TABLE_OR_PAGE);
             a += PAGE_SIZE;
         }
-        self.flush();
+        self.flush_range(va, len);
         Ok(())
     }
 
@@ -300,8 +308,33 @@ impl PageTables {
             self.write(e, 0);
             a += PAGE_SIZE;
         }
-        self.flush();
+        self.flush_range(va, len);
         Ok(())
+    }
+
+    fn publish(&self) {
+        // SAFETY: barriers only: make the descriptor writes visible to the table walker.
+        unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack)) };
+    }
+
+    /// Invalidates the TLB entries of `[va, va+len)` (page by page for small ranges).
+    fn flush_range(&self, va: u64, len: u64) {
+        if !self.live {
+            return;
+        }
+        let pages = len / PAGE_SIZE;
+        if pages > 64 {
+            return self.flush();
+        }
+        // SAFETY: TLB maintenance by VA after descriptor writes; no memory is changed.
+        unsafe { core::arch::asm!("dsb ishst", options(nostack)) };
+        for p in 0..pages {
+            let arg = (va + p * PAGE_SIZE) >> 12;
+            // SAFETY: as above.
+            unsafe { core::arch::asm!("tlbi vaae1is, {0}", in(reg) arg, options(nostack)) };
+        }
+        // SAFETY: as above.
+        unsafe { core::arch::asm!("dsb ish", "isb", options(nostack)) };
     }
 
     fn flush(&self) {

@@ -14,7 +14,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use arch::mmu::{Perm, PAGE_SIZE};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use modloader::{LoadedModule, Object, Protection, Region};
 use spin::Mutex;
 
@@ -108,24 +108,38 @@ pub fn init(layout: &mem::Layout) {
     )];
 }
 
+/// Where the next module allocation starts looking (next fit). Rotating through the area
+/// keeps a reloaded module off the pages its predecessor just used, which is cheap for
+/// hardware and spares QEMU's TCG from invalidating translated code on every reload.
+static AREA_NEXT: AtomicU64 = AtomicU64::new(0);
+
 fn area_alloc(size: u64, align: u64) -> Option<u64> {
     let mut area = AREA.lock();
-    for i in 0..area.len() {
-        let (start, len) = area[i];
-        let at = (start + align - 1) & !(align - 1);
-        if at + size <= start + len {
-            area.remove(i);
-            if at > start {
-                area.push((start, at - start));
-            }
-            if at + size < start + len {
-                area.push((at + size, start + len - at - size));
-            }
-            area.sort_unstable();
-            return Some(at);
-        }
+    let cursor = AREA_NEXT.load(Ordering::Relaxed);
+    let fit = |start: u64, len: u64, from: u64| -> Option<u64> {
+        let at = (start.max(from) + align - 1) & !(align - 1);
+        (at + size <= start + len).then_some(at)
+    };
+    let pick = area
+        .iter()
+        .enumerate()
+        .find_map(|(i, &(s, l))| fit(s, l, cursor).map(|at| (i, at)))
+        .or_else(|| {
+            area.iter()
+                .enumerate()
+                .find_map(|(i, &(s, l))| fit(s, l, 0).map(|at| (i, at)))
+        });
+    let (i, at) = pick?;
+    let (start, len) = area.remove(i);
+    if at > start {
+        area.push((start, at - start));
     }
-    None
+    if at + size < start + len {
+        area.push((at + size, start + len - at - size));
+    }
+    area.sort_unstable();
+    AREA_NEXT.store(at + size, Ordering::Relaxed);
+    Some(at)
 }
 
 fn area_free(base: u64, size: u64) {
@@ -244,8 +258,41 @@ fn param_decls(modinfo: &[(String, String)]) -> Vec<ParamDecl> {
 
 /// Loads a module from its ELF bytes with `param=value` arguments. Returns a summary line.
 pub fn insmod(bytes: &[u8], args: &[&str]) -> Result<String, String> {
+    insmod_timed(bytes, args).map(|(s, _)| s)
+}
+
+/// Where an insmod spent its time, in counter ticks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timings {
+    /// ELF parsing and validation.
+    pub parse: u64,
+    /// Checks, layout planning, module-area allocation and mapping.
+    pub plan: u64,
+    /// Symbol resolution and relocation.
+    pub link: u64,
+    /// Final permissions and cache maintenance.
+    pub protect: u64,
+    /// Constructors and `init_module`.
+    pub init: u64,
+    /// Relocations in allocated sections.
+    pub relocs: usize,
+    /// Bytes of the loaded image.
+    pub image: u64,
+}
+
+fn ticks() -> u64 {
+    boards::timer::now().0
+}
+
+/// [`insmod`], also returning where the time went.
+pub fn insmod_timed(bytes: &[u8], args: &[&str]) -> Result<(String, Timings), String> {
+    let mut tm = Timings::default();
     let t0 = boards::timer::uptime_us();
+    let c0 = ticks();
     let obj = Object::parse(bytes).map_err(|e| format!("invalid module: {e}"))?;
+    let c1 = ticks();
+    tm.parse = c1 - c0;
+    tm.relocs = obj.num_relocations();
     let info = obj.modinfo();
     let get = |key: &str| info.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     let name = get("name").ok_or("invalid module: no name in .modinfo")?;
@@ -335,7 +382,6 @@ pub fn insmod(bytes: &[u8], args: &[&str]) -> Result<String, String> {
     // SAFETY: [base, base+size) was just mapped RW for this module alone; nothing else
     // references it until the module is registered.
     let image = unsafe { core::slice::from_raw_parts_mut(base as *mut u8, layout.size as usize) };
-    image.fill(0);
     let used = Mutex::new(Vec::<String>::new());
     let resolver = |sym: &str| -> Option<u64> {
         if let Some(a) = crate::exports::lookup(sym) {
@@ -349,6 +395,9 @@ pub fn insmod(bytes: &[u8], args: &[&str]) -> Result<String, String> {
         }
         Some(*addr)
     };
+    let c2 = ticks();
+    tm.plan = c2 - c1;
+    tm.image = layout.size;
     let linked = match obj.link(&layout, image, base, &resolver) {
         Ok(l) => l,
         Err(e) => {
@@ -356,6 +405,8 @@ pub fn insmod(bytes: &[u8], args: &[&str]) -> Result<String, String> {
             return Err(format!("{name}: {e}"));
         }
     };
+    let c3 = ticks();
+    tm.link = c3 - c2;
     // W^X: relocation is done; apply the final permissions, then make the text visible to
     // instruction fetch before any of it runs.
     for seg in layout.segments() {
@@ -374,6 +425,8 @@ pub fn insmod(bytes: &[u8], args: &[&str]) -> Result<String, String> {
         }
     }
     arch::cache::sync_icache(base, layout.size);
+    let c4 = ticks();
+    tm.protect = c4 - c3;
     let mut deps = used.into_inner();
     for d in &declared_deps {
         if !deps.contains(d) {
@@ -417,6 +470,7 @@ pub fn insmod(bytes: &[u8], args: &[&str]) -> Result<String, String> {
     TAINT_OOT.store(true, Ordering::Relaxed);
     // init_array, then init_module, contained.
     let mut status = 0i32;
+    let c5 = ticks();
     let r = call_contained(&name, params, || {
         for &f in &init_array {
             // SAFETY: relocated constructor addresses inside this module's RX text.
@@ -443,9 +497,11 @@ pub fn insmod(bytes: &[u8], args: &[&str]) -> Result<String, String> {
     if let Some(m) = MODULES.lock().iter_mut().find(|m| m.name == name) {
         m.state = State::Live;
     }
+    tm.init = ticks() - c5;
     let us = boards::timer::uptime_us().saturating_sub(t0);
-    Ok(format!(
-        "{name}: loaded at {base:#018x} (text {text:#x}, data {data:#x}) in {us} us"
+    Ok((
+        format!("{name}: loaded at {base:#018x} (text {text:#x}, data {data:#x}) in {us} us"),
+        tm,
     ))
 }
 

@@ -160,15 +160,28 @@ fn kallsyms_bench() -> Result<(), String> {
 }
 
 /// Runs every benchmark.
-pub fn run(boots: usize) -> Result<(), String> {
+pub fn run(boots: usize, only: &[String]) -> Result<(), String> {
+    let want = |p: &str| only.is_empty() || only.iter().any(|o| o == p);
     crate::deps::ensure_qemu()?;
     if let Err(e) = crate::deps::ensure_file(UBOOT, "u-boot-qemu") {
         println!("U-Boot baseline unavailable: {e}");
     }
     crate::build()?;
     require_alone()?;
-    boot_bench(boots)?;
-    println!();
-    kallsyms_bench()?;
+    if want("boot") {
+        boot_bench(boots)?;
+        println!();
+    }
+    if want("kallsyms") {
+        kallsyms_bench()?;
+        println!();
+    }
+    if want("modules") {
+        crate::modbench::run_all()?;
+        println!();
+    }
+    if want("serial") {
+        // Serial transfer figures (issue: loading modules over the serial line) go here.
+    }
     Ok(())
 }

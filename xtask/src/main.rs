@@ -5,6 +5,7 @@
 
 mod bench;
 mod deps;
+mod modbench;
 mod modules;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -79,6 +80,9 @@ enum Cmd {
         /// Boots per boot-time measurement.
         #[arg(long, default_value_t = 11)]
         boots: usize,
+        /// Run only these parts (boot, kallsyms, modules); default all.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// Check formatting and run clippy (host crates and the kernel target) with warnings denied.
     Lint,
@@ -444,7 +448,7 @@ fn main() -> ExitCode {
         Cmd::Run(opts) => cmd_run(opts),
         Cmd::Gdb { port } => cmd_gdb(port),
         Cmd::Lint => lint(),
-        Cmd::Bench { boots } => bench::run(boots),
+        Cmd::Bench { boots, only } => bench::run(boots, &only),
         Cmd::Modlink { args } => run(cargo()
             .args(["run", "--quiet", "--release", "-p", "modlink", "--"])
             .args(args)),

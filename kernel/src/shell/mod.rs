@@ -5,6 +5,7 @@
 //! [`MAX_LINE`] rings the bell instead of growing, so pasted or binary input can neither
 //! crash nor wedge the shell.
 
+mod bench;
 mod builtins;
 pub mod crash;
 mod modcmds;
@@ -361,6 +362,7 @@ pub fn run() -> ! {
     builtins::register_all();
     modcmds::register_all();
     crash::register_all();
+    bench::register_all();
     COMMANDS.lock().shrink_to_fit();
     let mut ed = Editor::new();
     print!("{PROMPT}");
