@@ -31,6 +31,8 @@ register_structs! {
         (0x0bfc => _r2),
         (0x0c00 => ICFGR: [ReadWrite<u32>; 64]),
         (0x0d00 => _r3),
+        (0x0f00 => SGIR: WriteOnly<u32>),
+        (0x0f04 => _r5),
         (0x6000 => IROUTER: [ReadWrite<u64>; 988]),
         (0x7ee0 => _r4),
         (0x8000 => @END),
@@ -235,6 +237,16 @@ impl Gic {
                     e.set(1 << bit);
                 }
             }
+        }
+    }
+
+    /// Sends software-generated interrupt `intid` (0..15) to this CPU.
+    pub fn send_sgi_to_self(&self, intid: u32) {
+        match self {
+            // TargetListFilter = 0b10: the requesting CPU only.
+            Gic::V2 { dist, .. } => dist.SGIR.set((0b10 << 24) | (intid & 0xf)),
+            // ICC_SGI1R_EL1: INTID[27:24], target list bit 0 = Aff0 0 (this CPU).
+            Gic::V3 { .. } => sysreg_write!("S3_0_C12_C11_5", (((intid & 0xf) as u64) << 24) | 1),
         }
     }
 

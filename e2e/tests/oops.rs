@@ -339,3 +339,36 @@ fn every_function_symbol_resolves_through_ksym() {
     assert!(out.contains("no_such_symbol_anywhere: not found"), "{out}");
     assert_eq!(checked, addrs.len());
 }
+
+#[test]
+fn unexpected_interrupt_report() {
+    let r = crash("unexpected-irq");
+    assert!(
+        r.contains("Unexpected interrupt: INTID 1 has no handler"),
+        "{r}"
+    );
+    assert_common(&r, "Internal error: Oops - Unhandled IRQ exception");
+    assert!(
+        r.contains("pc : kernel::shell::crash::crash+"),
+        "the interrupted code: {r}"
+    );
+}
+
+#[test]
+fn a_fault_while_reporting_falls_back_to_raw_hex() {
+    let mut g = boot();
+    g.send(b"crash report-fault\r").unwrap();
+    let r = g
+        .expect("---[ end trace (raw) ]---", T)
+        .unwrap()
+        .replace('\r', "");
+    assert!(
+        r.contains("Nested fault while reporting an oops; raw state:"),
+        "{r}"
+    );
+    assert!(
+        r.contains("ESR: 0000000096000007 FAR: 0000000000000010"),
+        "{r}"
+    );
+    assert_eq!(g.wait_exit(T).unwrap(), Some(1));
+}

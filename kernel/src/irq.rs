@@ -82,3 +82,11 @@ pub fn shutdown() {
         t.stop();
     }
 }
+
+/// Raises an interrupt nobody handles (SGI 1), for `crash unexpected-irq`.
+pub fn raise_unexpected() {
+    if let Some(gic) = GIC.get() {
+        gic.enable(1, 0x80);
+        gic.send_sgi_to_self(1);
+    }
+}

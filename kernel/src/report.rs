@@ -14,6 +14,9 @@ use oops::{Cause, MemReader, OopsInfo, PanicLocation, Regs, StackRange, Symboliz
 
 static OOPS_COUNT: AtomicU32 = AtomicU32::new(0);
 static IN_REPORT: AtomicBool = AtomicBool::new(false);
+/// Set by `crash report-fault`: the next report faults after its first lines, to exercise
+/// the nested-fault fallback.
+pub static FAULT_WHILE_REPORTING: AtomicBool = AtomicBool::new(false);
 
 /// Reads memory through the fault-safe probes.
 pub struct Probe;
@@ -127,6 +130,12 @@ fn emit(regs: &Regs, cause: Cause<'_>, esr: u64, far: u64) {
     // x30 sits at +240 in the trap frame and the frame record at +288.
     info.trap_lr_offset = Some(240 - 288);
     let _ = writeln!(w);
+    if FAULT_WHILE_REPORTING.swap(false, Ordering::Relaxed) {
+        let _ = writeln!(w, "(crash report-fault: faulting inside the report)");
+        // SAFETY: deliberately reads the unmapped page 0 while a report is being printed.
+        let v = unsafe { core::ptr::read_volatile(core::hint::black_box(16usize) as *const u64) };
+        core::hint::black_box(v);
+    }
     let _ = oops::write_report(&mut w, &info);
     IN_REPORT.store(false, Ordering::Release);
 }

@@ -56,7 +56,14 @@ fn irq(frame: &mut TrapFrame, kind: TrapKind) {
                 }
             }
         }
-        crate::irq::Handled::Unexpected(_) => fatal(frame, kind),
+        crate::irq::Handled::Unexpected(id) => {
+            use core::fmt::Write;
+            let _ = write!(
+                crate::console::Emergency,
+                "\nUnexpected interrupt: INTID {id} has no handler"
+            );
+            fatal(frame, kind)
+        }
     }
 }
 

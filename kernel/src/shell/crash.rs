@@ -29,7 +29,7 @@ pub fn register_all() {
     }
 }
 
-const KINDS: [(&str, &str); 11] = [
+const KINDS: [(&str, &str); 13] = [
     ("null-read", "read from address 0"),
     ("null-write", "write to address 0"),
     ("rodata-write", "write to read-only data"),
@@ -41,6 +41,11 @@ const KINDS: [(&str, &str); 11] = [
     ("panic", "Rust panic"),
     ("irq", "fault inside the timer interrupt handler"),
     ("deep", "fault at the end of a known call chain a -> b -> c"),
+    ("unexpected-irq", "raise an interrupt nothing handles"),
+    (
+        "report-fault",
+        "fault again while the oops report is being printed",
+    ),
 ];
 
 fn crash(args: &[&str]) -> Result<(), String> {
@@ -67,6 +72,16 @@ fn crash(args: &[&str]) -> Result<(), String> {
             }
         }
         "deep" => crash_a(),
+        "unexpected-irq" => {
+            crate::irq::raise_unexpected();
+            loop {
+                arch::cpu::wait_for_interrupt();
+            }
+        }
+        "report-fault" => {
+            crate::report::FAULT_WHILE_REPORTING.store(true, Ordering::Relaxed);
+            null_read();
+        }
         _ => {
             println!("crash kinds:");
             for (k, what) in KINDS {
