@@ -107,13 +107,14 @@ fn upload(name: Option<&str>) -> Result<Vec<u8>, String> {
     match transfer::receive(&opts) {
         Ok(r) => {
             println!(
-                "insmod: received {} ({} bytes) over {}: {} bytes on the wire in {} us, {} retries",
+                "insmod: received {} ({} bytes, crc32 {:#010x}) over {}: {} bytes on the wire in {} us, {} retries",
                 if r.name.is_empty() {
                     "a file"
                 } else {
                     r.name.as_str()
                 },
                 r.data.len(),
+                transfer::frame::CRC32.checksum(&r.data),
                 r.protocol,
                 r.wire_bytes,
                 r.elapsed_us,

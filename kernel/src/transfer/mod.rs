@@ -163,7 +163,8 @@ pub fn request(name: &str) {
 }
 
 /// Reads and drops input until the line has been quiet for `quiet_us` (at most `max_us`),
-/// so that the tail of a failed transfer does not reach the shell.
+/// so that the tail of a transfer (retransmissions still queued, a failed sender's
+/// retries) does not reach the shell as keystrokes.
 pub fn drain(quiet_us: u64, max_us: u64) -> usize {
     let end = now().saturating_add(max_us);
     let mut n = 0;
@@ -181,10 +182,7 @@ pub fn receive(opts: &Options) -> Result<Received, Error> {
     let r = receive_inner(opts);
     // Leftover bytes (retries of a failed sender, the tail of a batch) must not reach the
     // shell as keystrokes.
-    drain(
-        if r.is_ok() { 30_000 } else { 300_000 },
-        if r.is_ok() { 200_000 } else { 3_000_000 },
-    );
+    drain(150_000, 10_000_000);
     r
 }
 

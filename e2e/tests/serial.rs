@@ -1,0 +1,743 @@
+//! Loading modules over the serial line: kx/1 (the project's protocol, through the
+//! `kconsole` library), YMODEM from real lrzsz `sb`, a fault-injecting proxy, a 1 MiB
+//! module, aborts from either side, and the interactive console answering `insmod NAME`.
+//!
+//! QEMU's serial port is a unix socket here; every guest is killed on drop (and dies with
+//! the test process through `PR_SET_PDEATHSIG`, set by the harness's `Qemu::command`).
+
+use kconsole::frame::{CRC32, READY_MARK};
+use kconsole::kx;
+use kconsole::Wire;
+use qemu_harness::{kernel_elf, workspace_root, Qemu, Serial};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(30);
+
+/// Byte-level faults, applied independently in each direction.
+#[derive(Clone, Copy, Debug)]
+struct Faults {
+    /// Per-mille probabilities per byte.
+    corrupt: u32,
+    drop: u32,
+    dup: u32,
+    /// A pause of up to `delay_ms` before a byte.
+    delay: u32,
+    delay_ms: u64,
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn chance(&mut self, per_mille: u32) -> bool {
+        per_mille > 0 && (self.next() % 1000) < per_mille as u64
+    }
+}
+
+#[derive(Default)]
+struct Injected {
+    corrupted: AtomicUsize,
+    dropped: AtomicUsize,
+    duplicated: AtomicUsize,
+    delayed: AtomicUsize,
+}
+
+/// Applies `f` to `data`; returns the bytes to pass on.
+fn mangle(data: &[u8], f: &Faults, rng: &mut Rng, n: &Injected) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 8);
+    for &b in data {
+        if rng.chance(f.delay) {
+            n.delayed.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(rng.next() % f.delay_ms.max(1)));
+        }
+        if rng.chance(f.drop) {
+            n.dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        if rng.chance(f.corrupt) {
+            n.corrupted.fetch_add(1, Ordering::Relaxed);
+            out.push(b ^ (1 << (rng.next() % 8)));
+        } else {
+            out.push(b);
+        }
+        if rng.chance(f.dup) {
+            n.duplicated.fetch_add(1, Ordering::Relaxed);
+            out.push(b);
+        }
+    }
+    out
+}
+
+type Shared = Arc<(Mutex<Vec<u8>>, Condvar)>;
+
+/// A guest whose serial line is a unix socket, with an optional faulty proxy in between.
+struct Guest {
+    _vm: Vm,
+    sock: UnixStream,
+    out: Shared,
+    cursor: usize,
+    faults: Arc<Mutex<Option<Faults>>>,
+    injected: Arc<Injected>,
+    rng: Rng,
+}
+
+/// QEMU, killed on drop.
+struct Vm(Child);
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sock_path(tag: &str) -> PathBuf {
+    let dir = workspace_root().join("target/e2e-serial");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!("{tag}-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// Starts QEMU with its serial port on a unix socket and connects to it.
+fn spawn_vm(tag: &str) -> (Vm, UnixStream) {
+    let k = kernel_elf();
+    assert!(k.exists(), "{} missing: cargo xtask build", k.display());
+    let path = sock_path(tag);
+    let mut q = Qemu::new(k);
+    q.serial = Serial::UnixSocket(path.clone());
+    let child = q
+        .command()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("qemu-system-aarch64");
+    let child = Vm(child);
+    let deadline = Instant::now() + T;
+    let sock = loop {
+        match UnixStream::connect(&path) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() > deadline => panic!("{}: {e}", path.display()),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    (child, sock)
+}
+
+fn boot(tag: &str) -> Guest {
+    let (child, sock) = spawn_vm(tag);
+    let out: Shared = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+    let faults: Arc<Mutex<Option<Faults>>> = Arc::new(Mutex::new(None));
+    let injected = Arc::new(Injected::default());
+    {
+        let mut rd = sock.try_clone().unwrap();
+        let out = Arc::clone(&out);
+        let faults = Arc::clone(&faults);
+        let injected = Arc::clone(&injected);
+        std::thread::spawn(move || {
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = match rd.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let f = *faults.lock().unwrap();
+                let data = match f {
+                    Some(f) => mangle(&buf[..n], &f, &mut rng, &injected),
+                    None => buf[..n].to_vec(),
+                };
+                let (lock, cv) = &*out;
+                lock.lock().unwrap().extend_from_slice(&data);
+                cv.notify_all();
+            }
+            out.1.notify_all();
+        });
+    }
+    let mut g = Guest {
+        _vm: child,
+        sock,
+        out,
+        cursor: 0,
+        faults,
+        injected,
+        rng: Rng(0x1234_5678_9abc_def1),
+    };
+    g.expect("\n> ", T);
+    g
+}
+
+impl Guest {
+    fn mark(&self) -> usize {
+        self.out.0.lock().unwrap().len()
+    }
+
+    fn text_since(&self, mark: usize) -> String {
+        let v = self.out.0.lock().unwrap();
+        String::from_utf8_lossy(&v[mark.min(v.len())..]).replace('\r', "")
+    }
+
+    /// Waits for `pat` after the cursor; returns the text before it and moves past it.
+    fn expect(&mut self, pat: &str, t: Duration) -> String {
+        self.expect_bytes(pat.as_bytes(), t)
+    }
+
+    fn expect_bytes(&mut self, pat: &[u8], t: Duration) -> String {
+        let deadline = Instant::now() + t;
+        let (lock, cv) = &*self.out;
+        let mut v = lock.lock().unwrap();
+        loop {
+            let hay = &v[self.cursor..];
+            if let Some(p) = hay.windows(pat.len()).position(|w| w == pat) {
+                let s = String::from_utf8_lossy(&hay[..p]).replace('\r', "");
+                self.cursor += p + pat.len();
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for {:?}; output since cursor:\n{}",
+                    String::from_utf8_lossy(pat),
+                    String::from_utf8_lossy(hay)
+                );
+            }
+            v = cv.wait_timeout(v, Duration::from_millis(50)).unwrap().0;
+        }
+    }
+
+    fn send_raw(&mut self, b: &[u8]) {
+        let f = *self.faults.lock().unwrap();
+        let data = match f {
+            Some(f) => mangle(b, &f, &mut self.rng, &self.injected),
+            None => b.to_vec(),
+        };
+        self.sock.write_all(&data).unwrap();
+    }
+
+    /// Runs a shell command; returns its output.
+    fn cmd(&mut self, line: &str) -> String {
+        self.send_raw(format!("{line}\r").as_bytes());
+        self.expect(line, T);
+        self.expect("\n> ", T)
+    }
+
+    fn heap(&mut self) -> u64 {
+        let m = self.cmd("meminfo");
+        let line = m
+            .lines()
+            .find(|l| l.starts_with("Heap:"))
+            .unwrap()
+            .to_string();
+        line.split(", ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"))
+    }
+
+    fn set_faults(&self, f: Option<Faults>) {
+        *self.faults.lock().unwrap() = f;
+    }
+}
+
+impl Wire for Guest {
+    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.send_raw(bytes);
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> std::io::Result<usize> {
+        let (lock, cv) = &*self.out;
+        let mut v = lock.lock().unwrap();
+        if v.len() == self.cursor {
+            v = cv.wait_timeout(v, timeout).unwrap().0;
+        }
+        let n = v.len() - self.cursor;
+        buf.extend_from_slice(&v[self.cursor..]);
+        self.cursor = v.len();
+        Ok(n)
+    }
+}
+
+fn modules() -> Vec<PathBuf> {
+    let dir = workspace_root().join("target/modules");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}: cargo xtask build", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ko"))
+        .collect();
+    v.sort();
+    // Providers before users.
+    v.sort_by_key(|p| p.file_stem().is_some_and(|s| s == "pair_user"));
+    assert!(v.len() >= 5, "{v:?}");
+    v
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+/// The `insmod: received` line must name the exact size and CRC-32 of `data`.
+fn assert_received(out: &str, data: &[u8], proto: &str) {
+    let want = format!(
+        "({} bytes, crc32 {:#010x}) over {proto}",
+        data.len(),
+        CRC32.checksum(data)
+    );
+    assert!(out.contains(&want), "want {want:?} in:\n{out}");
+}
+
+/// Checks what insmod printed for example module `name` after a good upload.
+fn assert_module_ran(name: &str, out: &str) {
+    match name {
+        "panic_init" => assert!(out.contains("module unloaded"), "{out}"),
+        _ => assert!(
+            out.contains(&format!("{name}: loaded at 0x")),
+            "{name}: {out}"
+        ),
+    }
+}
+
+/// `insmod` then a kx/1 upload; returns everything printed until the next prompt.
+fn kx_insmod(g: &mut Guest, path: &Path, compress: bool) -> Result<String, String> {
+    let data = std::fs::read(path).unwrap();
+    g.send_raw(b"insmod\r");
+    g.expect_bytes(READY_MARK, T);
+    let opts = kx::Options {
+        compress,
+        ..kx::Options::default()
+    };
+    let abort = AtomicBool::new(false);
+    let r = kx::send(g, &stem(path), &data, &opts, &abort, &mut |_, _| {});
+    // The guest's text after the verdict.
+    let text = g.expect("\n> ", T);
+    match r {
+        Ok(_) => Ok(text),
+        Err(e) => Err(format!("{e}\n{text}")),
+    }
+}
+
+#[test]
+fn kx_uploads_every_example_module_compressed_and_plain() {
+    let mut g = boot("kx-all");
+    for (i, path) in modules().iter().enumerate() {
+        let data = std::fs::read(path).unwrap();
+        let name = stem(path);
+        let compress = i % 2 == 0;
+        let out = kx_insmod(&mut g, path, compress).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_received(
+            &out,
+            &data,
+            if compress { "kx/1, deflate" } else { "kx/1:" },
+        );
+        assert_module_ran(&name, &out);
+    }
+    let ls = g.cmd("lsmod");
+    assert!(ls.contains("pair_user") && ls.contains("hello_c"), "{ls}");
+    assert!(g.cmd("echo alive").contains("alive"));
+}
+
+/// Runs lrzsz `sb ARGS` against the guest, bridging its stdin/stdout to the serial line.
+/// `kill_after` sends SIGINT to sb once that many bytes went to the guest.
+fn run_sb(g: &mut Guest, args: &[&str], kill_after: Option<usize>) -> (bool, String, Duration) {
+    let mut sb = Command::new("sb")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sb missing: apt-get install lrzsz");
+    let t0 = Instant::now();
+    let mut from_sb = sb.stdout.take().unwrap();
+    let mut to_guest = g.sock.try_clone().unwrap();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let sent2 = Arc::clone(&sent);
+    let pump = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from_sb.read(&mut buf) {
+            if n == 0 || to_guest.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            sent2.fetch_add(n, Ordering::Relaxed);
+        }
+    });
+    let mut to_sb = sb.stdin.take().unwrap();
+    let mut killed = false;
+    let status = loop {
+        if let Some(s) = sb.try_wait().unwrap() {
+            break s;
+        }
+        let mut buf = Vec::new();
+        g.recv(&mut buf, Duration::from_millis(5)).unwrap();
+        if !buf.is_empty() {
+            let _ = to_sb.write_all(&buf);
+            let _ = to_sb.flush();
+        }
+        if let Some(k) = kill_after {
+            if !killed && sent.load(Ordering::Relaxed) >= k {
+                killed = true;
+                let _ = Command::new("kill")
+                    .args(["-INT", &sb.id().to_string()])
+                    .status();
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "sb hangs");
+    };
+    let elapsed = t0.elapsed();
+    drop(to_sb);
+    let _ = pump.join();
+    let mut err = String::new();
+    let _ = sb.stderr.take().unwrap().read_to_string(&mut err);
+    (status.success(), err, elapsed)
+}
+
+#[test]
+fn ymodem_from_lrzsz_sb_loads_every_example_module() {
+    let mut g = boot("sb-all");
+    for (i, path) in modules().iter().enumerate() {
+        let data = std::fs::read(path).unwrap();
+        let name = stem(path);
+        g.send_raw(b"insmod\r");
+        g.expect_bytes(READY_MARK, T);
+        let mark = g.mark();
+        let p = path.to_str().unwrap();
+        // 1 KiB blocks, and once the 128-byte default.
+        let args: Vec<&str> = if i == 1 { vec![p] } else { vec!["-k", p] };
+        let (ok, err, _) = run_sb(&mut g, &args, None);
+        assert!(ok, "sb {name}: {err}");
+        g.expect("\n> ", T);
+        let out = g.text_since(mark);
+        assert_received(&out, &data, "YMODEM");
+        assert_module_ran(&name, &out);
+    }
+    // A batch of two files: the first is loaded, the batch still ends cleanly.
+    g.cmd("rmmod hello");
+    g.send_raw(b"insmod\r");
+    g.expect_bytes(READY_MARK, T);
+    let mark = g.mark();
+    let ms = modules();
+    let hello = ms.iter().find(|p| stem(p) == "hello").unwrap();
+    let hello_c = ms.iter().find(|p| stem(p) == "hello_c").unwrap();
+    let (ok, err, _) = run_sb(
+        &mut g,
+        &["-k", hello.to_str().unwrap(), hello_c.to_str().unwrap()],
+        None,
+    );
+    assert!(ok, "{err}");
+    g.expect("\n> ", T);
+    let out = g.text_since(mark);
+    assert!(out.contains("hello: loaded at"), "{out}");
+    assert!(g.cmd("echo alive").contains("alive"));
+}
+
+#[test]
+fn aborts_from_either_side_leave_nothing_behind() {
+    let mut g = boot("abort");
+    let big = big_module();
+    let base = g.heap();
+
+    // Ctrl-C while waiting.
+    g.send_raw(b"insmod\r");
+    g.expect_bytes(READY_MARK, T);
+    g.send_raw(b"\x03");
+    assert!(g.expect("\n> ", T).contains("upload failed: cancelled"));
+
+    // The host aborts a kx/1 transfer in the middle.
+    g.send_raw(b"insmod\r");
+    g.expect_bytes(READY_MARK, T);
+    let abort = AtomicBool::new(false);
+    let opts = kx::Options {
+        compress: false,
+        ..kx::Options::default()
+    };
+    let r = kx::send(&mut g, "big", &big, &opts, &abort, &mut |done, total| {
+        if done * 4 >= total {
+            abort.store(true, Ordering::Relaxed);
+        }
+    });
+    assert!(matches!(r, Err(kx::UploadError::Aborted)), "{r:?}");
+    let out = g.expect("\n> ", T);
+    assert!(
+        out.contains("upload failed: the sender aborted the transfer: aborted on the host"),
+        "{out}"
+    );
+
+    // lrzsz sb interrupted in the middle (it sends CAN CAN ...).
+    g.send_raw(b"insmod\r");
+    g.expect_bytes(READY_MARK, T);
+    let mark = g.mark();
+    let bigpath = big_module_path();
+    let (ok, _, _) = run_sb(&mut g, &["-k", bigpath.to_str().unwrap()], Some(100_000));
+    assert!(!ok, "sb should have been interrupted");
+    g.expect("\n> ", T);
+    let out = g.text_since(mark);
+    assert!(
+        out.contains("upload failed: the sender aborted the transfer"),
+        "{out}"
+    );
+    assert_eq!(g.heap(), base, "heap after aborted transfers");
+    assert_eq!(g.cmd("lsmod").lines().count(), 1);
+    assert!(g.cmd("echo alive").contains("alive"));
+}
+
+/// A 1 MiB module (not built into the image): a C file whose init checks a 1 MiB
+/// initialised table. Built once per test process.
+fn big_module_path() -> PathBuf {
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let root = workspace_root();
+        let dir = root.join("target/e2e-fixtures");
+        std::fs::create_dir_all(&dir).unwrap();
+        let bin = dir.join("big1m.bin");
+        std::fs::write(&bin, big_table()).unwrap();
+        let src = dir.join("big1m.c");
+        std::fs::write(
+            &src,
+            format!(
+                r#"/* big1m: a module with a 1 MiB initialised const table. */
+#include "kmod.h"
+MODULE_NAME("big1m");
+MODULE_LICENSE("MIT");
+__asm__(".section .rodata.big1m,\"a\"\n.balign 16\n.global big1m_table\nbig1m_table:\n.incbin \"{}\"\n.global big1m_end\nbig1m_end:\n.previous\n");
+extern const unsigned char big1m_table[], big1m_end[];
+int init_module(void) {{
+    unsigned int h = 2166136261u;
+    for (const unsigned char *p = big1m_table; p < big1m_end; p++) h = (h ^ *p) * 16777619u;
+    kprintf("big1m: %u bytes, fnv1a %08x\n", (unsigned)(big1m_end - big1m_table), h);
+    return 0;
+}}
+"#,
+                bin.display()
+            ),
+        )
+        .unwrap();
+        // The ABI string the kernel expects comes from a built module's .modinfo.
+        let abi = abi_of(&root.join("target/modules/hello_c.ko"));
+        let out = dir.join("big1m.ko");
+        let status = Command::new("aarch64-linux-gnu-gcc")
+            .args(["-c", "-O2", "-ffreestanding", "-mgeneral-regs-only", "-fno-common"])
+            .arg(format!("-I{}", root.join("sdk/include").display()))
+            .arg(format!("-DKMOD_ABI=\"{abi}\""))
+            .arg("-DKMOD_RELEASE=\"0.1.0\"")
+            .arg(&src)
+            .arg("-o")
+            .arg(&out)
+            .status()
+            .expect("aarch64-linux-gnu-gcc missing: apt-get install gcc-aarch64-linux-gnu");
+        assert!(status.success());
+        out
+    })
+    .clone()
+}
+
+fn big_module() -> Vec<u8> {
+    std::fs::read(big_module_path()).unwrap()
+}
+
+/// 1 MiB of table data that compresses about 3:1 (a lookup table of slowly varying values
+/// with noise in the low bits).
+fn big_table() -> Vec<u8> {
+    let mut rng = Rng(42);
+    (0..1u32 << 20)
+        .map(|i| {
+            let slow = ((i >> 10) as u8).wrapping_mul(7);
+            slow ^ (rng.next() as u8 & 0x07)
+        })
+        .collect()
+}
+
+fn fnv1a(d: &[u8]) -> u32 {
+    d.iter()
+        .fold(2166136261u32, |h, &b| (h ^ b as u32).wrapping_mul(16777619))
+}
+
+/// The `abi=` value in a module's `.modinfo`.
+fn abi_of(ko: &Path) -> String {
+    let bytes = std::fs::read(ko).unwrap_or_else(|e| panic!("{}: {e}", ko.display()));
+    let key = b"abi=";
+    let p = bytes
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("no abi= in modinfo");
+    let rest = &bytes[p + key.len()..];
+    let end = rest.iter().position(|&b| b == 0).unwrap();
+    String::from_utf8_lossy(&rest[..end]).into_owned()
+}
+
+#[test]
+fn a_one_mib_module_loads_through_both_protocols() {
+    let mut g = boot("big");
+    let data = big_module();
+    assert!(data.len() > 1 << 20);
+    let want = format!("big1m: 1048576 bytes, fnv1a {:08x}", fnv1a(&big_table()));
+    let out = kx_insmod(&mut g, &big_module_path(), true).unwrap();
+    assert_received(&out, &data, "kx/1, deflate");
+    assert!(out.contains(&want), "{out}");
+    g.cmd("rmmod big1m");
+    g.send_raw(b"insmod\r");
+    g.expect_bytes(READY_MARK, T);
+    let mark = g.mark();
+    let (ok, err, _) = run_sb(&mut g, &["-k", big_module_path().to_str().unwrap()], None);
+    assert!(ok, "{err}");
+    g.expect("\n> ", T);
+    let out = g.text_since(mark);
+    assert_received(&out, &data, "YMODEM");
+    assert!(out.contains(&want), "{out}");
+}
+
+#[test]
+fn faulty_line_gives_identical_modules_or_clean_failures() {
+    let mut g = boot("faults");
+    let hello = workspace_root().join("target/modules/hello.ko");
+    let data = std::fs::read(&hello).unwrap();
+    // Warm up once (first-use allocations are not leaks).
+    kx_insmod(&mut g, &hello, true).unwrap();
+    g.cmd("rmmod hello");
+    let base = g.heap();
+    let mixes = [
+        (1, 0, 0, 0, "corrupt"),
+        (0, 1, 0, 0, "drop"),
+        (0, 0, 2, 0, "duplicate"),
+        (0, 0, 0, 2, "delay"),
+        (1, 1, 1, 1, "all"),
+        (5, 5, 5, 0, "heavy"),
+        (40, 40, 0, 0, "hopeless"),
+    ];
+    let (mut loaded, mut failed) = (0, 0);
+    for (i, &(c, d, u, l, what)) in mixes.iter().enumerate() {
+        g.send_raw(b"insmod\r");
+        g.expect_bytes(READY_MARK, T);
+        let mark = g.mark();
+        g.set_faults(Some(Faults {
+            corrupt: c,
+            drop: d,
+            dup: u,
+            delay: l,
+            delay_ms: 400,
+        }));
+        let abort = AtomicBool::new(false);
+        let opts = kx::Options {
+            compress: i % 2 == 0,
+            ..kx::Options::default()
+        };
+        let r = kx::send(&mut g, "hello", &data, &opts, &abort, &mut |_, _| {});
+        g.set_faults(None);
+        // Whatever happened, the kernel returns to the prompt with a verdict.
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let out = loop {
+            let t = g.text_since(mark);
+            if t.contains("insmod: upload failed") || t.contains("hello: loaded at") {
+                break t;
+            }
+            assert!(Instant::now() < deadline, "{what}: no verdict: {t}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // Resynchronise with the shell.
+        g.cursor = g.mark();
+        let echo = g.cmd("echo resync");
+        assert!(echo.contains("resync"), "{what}: {echo}");
+        if out.contains("hello: loaded at") {
+            assert_received(&out, &data, "kx/1");
+            assert!(r.is_ok(), "{what}: kernel loaded it, host says {r:?}");
+            loaded += 1;
+            g.cmd("rmmod hello");
+        } else {
+            assert!(out.contains("insmod: upload failed: "), "{what}: {out}");
+            assert!(r.is_err(), "{what}: host says ok but kernel: {out}");
+            failed += 1;
+        }
+        assert_eq!(g.cmd("lsmod").lines().count(), 1, "{what}");
+        assert_eq!(g.heap(), base, "{what}: heap after the transfer");
+        eprintln!(
+            "{what}: {}",
+            if r.is_ok() {
+                "loaded"
+            } else {
+                "failed cleanly"
+            }
+        );
+    }
+    let n = &g.injected;
+    eprintln!(
+        "faults injected: {} corrupted, {} dropped, {} duplicated, {} delayed; {loaded} loaded, {failed} failed",
+        n.corrupted.load(Ordering::Relaxed),
+        n.dropped.load(Ordering::Relaxed),
+        n.duplicated.load(Ordering::Relaxed),
+        n.delayed.load(Ordering::Relaxed)
+    );
+    assert!(loaded >= 4, "the protocol should survive moderate faults");
+    assert!(n.corrupted.load(Ordering::Relaxed) > 0 && n.dropped.load(Ordering::Relaxed) > 0);
+}
+
+#[test]
+fn the_console_answers_insmod_name_from_the_module_directory() {
+    // The interactive console on the serial socket (keystrokes from a pipe, screen to a
+    // buffer), with the big module's directory as the module directory.
+    let dir = big_module_path().parent().unwrap().to_path_buf();
+    let (_vm, sock) = spawn_vm("console");
+    let link = kconsole::Link::from_parts(sock.try_clone().unwrap(), sock);
+    let screen: Shared = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+    struct Screen(Shared);
+    impl Write for Screen {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 .0.lock().unwrap().extend_from_slice(b);
+            self.0 .1.notify_all();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let (keys_rd, mut keys) = std::io::pipe().unwrap();
+    let scr = Screen(Arc::clone(&screen));
+    let console = std::thread::spawn(move || {
+        kconsole::attach::run_with(
+            link,
+            &kconsole::attach::Settings {
+                module_dir: dir,
+                compress: true,
+            },
+            keys_rd,
+            Box::new(scr),
+        )
+    });
+    let wait = |pat: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = String::from_utf8_lossy(&screen.0.lock().unwrap()).replace('\r', "");
+            if s.contains(pat) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "no {pat:?} on the console:\n{s}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait("\n> ");
+    keys.write_all(b"insmod big1m\r").unwrap();
+    let s = wait(&format!(
+        "big1m: 1048576 bytes, fnv1a {:08x}",
+        fnv1a(&big_table())
+    ));
+    assert!(s.contains("asking the host console for big1m.ko"), "{s}");
+    assert!(s.contains("[kconsole] sending"), "{s}");
+    keys.write_all(b"insmod nosuchmod\r").unwrap();
+    let s = wait("upload failed: host: nosuchmod.ko: not found in");
+    keys.write_all(b"lsmod\r").unwrap();
+    wait("big1m ");
+    keys.write_all(&[0x1d]).unwrap();
+    console.join().unwrap().unwrap();
+    drop(s);
+}

@@ -1,0 +1,348 @@
+//! The kx/1 sender (see `kernel/src/transfer/frame.rs` for the wire format): a sliding
+//! window of 1 KiB chunks, go-back-N on a NAK or when acks stop, compression with
+//! DEFLATE (zlib wrapper), and a whole-file CRC-32 that the kernel checks before use.
+
+use crate::frame::{self, Decoder, Hello, Kind, CHUNK};
+use crate::link::{find, Wire};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Without acknowledged progress for this long, resend from the first unacknowledged chunk.
+const RTO: Duration = Duration::from_millis(1000);
+/// Give up after this many timeouts in a row.
+const MAX_TIMEOUTS: u32 = 15;
+
+/// Why an upload failed.
+#[derive(Debug)]
+pub enum UploadError {
+    /// The line failed or closed.
+    Io(std::io::Error),
+    /// The kernel never answered `Hello` / never said it was ready.
+    NoAnswer,
+    /// The kernel stopped answering in the middle.
+    Timeout,
+    /// The kernel refused or gave up: its message.
+    Kernel(String),
+    /// We aborted (Ctrl-C).
+    Aborted,
+    /// The file is too big for the protocol.
+    TooBig(usize),
+    /// The kernel printed an error instead of loading the module.
+    Insmod(String),
+}
+
+impl std::fmt::Display for UploadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UploadError::Io(e) => write!(f, "serial line: {e}"),
+            UploadError::NoAnswer => {
+                f.write_str("the kernel did not answer (is it waiting in `insmod`?)")
+            }
+            UploadError::Timeout => f.write_str("the kernel stopped answering during the transfer"),
+            UploadError::Kernel(m) => write!(f, "the kernel refused the upload: {m}"),
+            UploadError::Aborted => f.write_str("aborted"),
+            UploadError::TooBig(n) => write!(f, "{n} bytes is too big for kx/1"),
+            UploadError::Insmod(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for UploadError {}
+
+impl From<std::io::Error> for UploadError {
+    fn from(e: std::io::Error) -> Self {
+        UploadError::Io(e)
+    }
+}
+
+/// Upload settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// DEFLATE the stream.
+    pub compress: bool,
+    /// How long to wait for the kernel to accept.
+    pub hello_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            compress: true,
+            hello_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What an upload did.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// File bytes.
+    pub size: usize,
+    /// Stream bytes (after compression).
+    pub stream: usize,
+    /// Data frames sent, including resends.
+    pub frames_sent: u64,
+    /// Go-back events (NAK or timeout).
+    pub rewinds: u32,
+    /// From `Hello` to the kernel's verdict.
+    pub elapsed: Duration,
+    /// Bytes received after the verdict frame (the kernel's text output).
+    pub leftover: Vec<u8>,
+}
+
+fn frame_bytes(kind: Kind, seq: u32, payload: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; frame::HEADER + payload.len() + 4];
+    let n = frame::encode(kind, seq, payload, &mut b).unwrap_or(0);
+    b.truncate(n);
+    b
+}
+
+/// Compresses `data` the way the kernel expects (zlib wrapper, DEFLATE level 9).
+pub fn compress(data: &[u8]) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec_zlib(data, 9)
+}
+
+/// Sends `data` as `name` to a kernel that is waiting (in `insmod` or after a request).
+/// `progress` gets (acknowledged stream bytes, stream bytes). Setting `abort` stops the
+/// transfer with an `Abort` frame.
+pub fn send(
+    w: &mut dyn Wire,
+    name: &str,
+    data: &[u8],
+    opts: &Options,
+    abort: &AtomicBool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Stats, UploadError> {
+    if data.len() > u32::MAX as usize / 2 {
+        return Err(UploadError::TooBig(data.len()));
+    }
+    let stream = if opts.compress {
+        compress(data)
+    } else {
+        data.to_vec()
+    };
+    let hello = Hello {
+        version: frame::VERSION,
+        flags: if opts.compress {
+            frame::FLAG_DEFLATE
+        } else {
+            0
+        },
+        size: data.len() as u32,
+        stream_len: stream.len() as u32,
+        crc: frame::CRC32.checksum(data),
+    };
+    let mut hp = hello.to_bytes().to_vec();
+    hp.extend(name.bytes().take(200));
+    let hello_frame = frame_bytes(Kind::Hello, 0, &hp);
+    let chunks = hello.chunks();
+    let total = stream.len() as u64;
+    let mut stats = Stats {
+        size: data.len(),
+        stream: stream.len(),
+        ..Stats::default()
+    };
+    let started = Instant::now();
+    let mut dec = Box::new(Decoder::new());
+    let mut rxbuf = Vec::new();
+
+    // Handshake.
+    let deadline = Instant::now() + opts.hello_timeout;
+    let mut window: u32 = 0;
+    'hello: while Instant::now() < deadline {
+        if abort.load(Ordering::Relaxed) {
+            w.send(&frame_bytes(Kind::Abort, 0, b"aborted on the host"))?;
+            return Err(UploadError::Aborted);
+        }
+        w.send(&hello_frame)?;
+        let wait_end = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < wait_end {
+            rxbuf.clear();
+            w.recv(&mut rxbuf, Duration::from_millis(50))?;
+            for &b in &rxbuf {
+                dec.push(b);
+                while let Some((kind, seq, payload)) = dec.poll() {
+                    match kind {
+                        Kind::Accept => {
+                            window = payload
+                                .get(..2)
+                                .map(|p| u16::from_le_bytes([p[0], p[1]]) as u32)
+                                .unwrap_or(8)
+                                .max(1);
+                            break 'hello;
+                        }
+                        Kind::Ack if seq == 0 => {
+                            window = 8;
+                            break 'hello;
+                        }
+                        Kind::Fail => {
+                            return Err(UploadError::Kernel(
+                                String::from_utf8_lossy(payload).into_owned(),
+                            ))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    if window == 0 {
+        return Err(UploadError::NoAnswer);
+    }
+
+    let mut base: u32 = 0;
+    let mut next: u32 = 0;
+    let mut last_progress = Instant::now();
+    let mut last_rewind = Instant::now() - RTO;
+    let mut timeouts = 0u32;
+    let mut end_sent: Option<Instant> = None;
+    let mut out = Vec::with_capacity(64 * 1024);
+    loop {
+        if abort.load(Ordering::Relaxed) {
+            let a = frame_bytes(Kind::Abort, 0, b"aborted on the host");
+            w.send(&a)?;
+            w.send(&a)?;
+            return Err(UploadError::Aborted);
+        }
+        // Fill the window.
+        out.clear();
+        while next < chunks && next < base + window {
+            let off = next as usize * CHUNK;
+            let end = (off + CHUNK).min(stream.len());
+            out.extend_from_slice(&frame_bytes(Kind::Data, next, &stream[off..end]));
+            next += 1;
+            stats.frames_sent += 1;
+        }
+        if base == chunks && end_sent.is_none_or(|t| t.elapsed() >= RTO / 2) {
+            out.extend_from_slice(&frame_bytes(Kind::End, chunks, &[]));
+            end_sent = Some(Instant::now());
+        }
+        if !out.is_empty() {
+            w.send(&out)?;
+        }
+        rxbuf.clear();
+        w.recv(&mut rxbuf, Duration::from_millis(20))?;
+        for (i, &b) in rxbuf.iter().enumerate() {
+            dec.push(b);
+            while let Some((kind, seq, payload)) = dec.poll() {
+                match kind {
+                    Kind::Ack if seq > base && seq <= chunks => {
+                        base = seq;
+                        next = next.max(base);
+                        last_progress = Instant::now();
+                        timeouts = 0;
+                        progress((base as u64 * CHUNK as u64).min(total), total);
+                    }
+                    Kind::Nak if seq >= base && seq < next => {
+                        // One rewind per round trip: several NAKs for one gap are common.
+                        if seq != base || last_rewind.elapsed() > Duration::from_millis(200) {
+                            base = seq;
+                            next = seq;
+                            stats.rewinds += 1;
+                            last_rewind = Instant::now();
+                            last_progress = Instant::now();
+                        }
+                    }
+                    Kind::Done | Kind::Fail => {
+                        let bye = frame_bytes(Kind::Bye, 0, &[]);
+                        w.send(&bye)?;
+                        stats.elapsed = started.elapsed();
+                        stats.leftover = rxbuf[i + 1..].to_vec();
+                        if kind == Kind::Done {
+                            progress(total, total);
+                            return Ok(stats);
+                        }
+                        return Err(UploadError::Kernel(
+                            String::from_utf8_lossy(payload).into_owned(),
+                        ));
+                    }
+                    Kind::Abort => {
+                        return Err(UploadError::Kernel(
+                            String::from_utf8_lossy(payload).into_owned(),
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if last_progress.elapsed() > RTO {
+            timeouts += 1;
+            if timeouts > MAX_TIMEOUTS {
+                let a = frame_bytes(Kind::Abort, 0, b"the kernel stopped answering");
+                w.send(&a)?;
+                return Err(UploadError::Timeout);
+            }
+            next = base;
+            stats.rewinds += 1;
+            last_progress = Instant::now();
+            end_sent = None;
+        }
+    }
+}
+
+/// Reads until `pattern` appears; returns everything read up to and including it.
+pub fn wait_for(
+    w: &mut dyn Wire,
+    acc: &mut Vec<u8>,
+    pattern: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, UploadError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(p) = find(acc, pattern) {
+            let rest = acc.split_off(p + pattern.len());
+            return Ok(std::mem::replace(acc, rest));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(UploadError::NoAnswer);
+        }
+        w.recv(acc, (deadline - now).min(Duration::from_millis(100)))?;
+    }
+}
+
+/// The kernel's answer to an `insmod` upload.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The transfer.
+    pub stats: Stats,
+    /// What the kernel printed after the transfer, up to the next prompt.
+    pub text: String,
+}
+
+/// Types `insmod PARAMS` at the shell prompt, sends `data` and waits for the verdict.
+/// Fails with the kernel's message unless the module loaded.
+pub fn insmod(
+    w: &mut dyn Wire,
+    name: &str,
+    data: &[u8],
+    params: &[String],
+    opts: &Options,
+    abort: &AtomicBool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Outcome, UploadError> {
+    let mut acc = Vec::new();
+    // Get a fresh prompt (the guest may still be booting).
+    w.send(b"\x15\r")?;
+    wait_for(w, &mut acc, b"\n> ", Duration::from_secs(30))?;
+    let mut line = String::from("insmod");
+    for p in params {
+        line.push(' ');
+        line.push_str(p);
+    }
+    line.push('\r');
+    w.send(line.as_bytes())?;
+    wait_for(w, &mut acc, frame::READY_MARK, Duration::from_secs(10))?;
+    let stats = send(w, name, data, opts, abort, progress)?;
+    let mut acc = stats.leftover.clone();
+    let text = wait_for(w, &mut acc, b"\n> ", Duration::from_secs(60))?;
+    let text = String::from_utf8_lossy(&text)
+        .replace('\r', "")
+        .trim_end_matches("> ")
+        .to_string();
+    if text.contains(" loaded at 0x") {
+        Ok(Outcome { stats, text })
+    } else {
+        Err(UploadError::Insmod(text.trim().to_string()))
+    }
+}

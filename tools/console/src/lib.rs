@@ -1,0 +1,12 @@
+//! The host side of serial module loading: endpoints (unix socket, TCP, pty, serial
+//! device), the kx/1 sender, and the interactive console.
+
+#[path = "../../../kernel/src/transfer/frame.rs"]
+#[allow(dead_code)]
+pub mod frame;
+
+pub mod attach;
+pub mod kx;
+pub mod link;
+
+pub use link::{Endpoint, Link, Wire};
