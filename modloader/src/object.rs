@@ -1,15 +1,13 @@
 //! Stage 1: parse and validate an ELF64 AArch64 relocatable object.
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeSet;
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
 use elf::abi;
 use elf::endian::LittleEndian;
-use elf::file::Class;
-use elf::string_table::StringTable;
-use elf::symbol::SymbolTable;
+use elf::section::SectionHeaderTable;
 use elf::ElfBytes;
 
 use crate::error::Error;
@@ -135,7 +133,7 @@ pub struct Object<'a> {
     pub(crate) relocs: Vec<RelocSection>,
     pub(crate) exports: Vec<&'a str>,
     pub(crate) modinfo: Vec<(String, String)>,
-    pub(crate) globals: BTreeMap<&'a str, u32>,
+    pub(crate) globals: Names<'a>,
     pub(crate) num_relocs: usize,
 }
 
@@ -162,6 +160,229 @@ fn check_align(a: u64, max: u64) -> Option<u64> {
 
 fn split_strings(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     data.split(|&b| b == 0).filter(|s| !s.is_empty())
+}
+
+/// Little-endian field readers for fixed-size records (0 if out of range; never panic).
+#[inline(always)]
+fn le16(b: &[u8], at: usize) -> u16 {
+    match b.get(at..at.wrapping_add(2)) {
+        Some(&[x0, x1]) => u16::from_le_bytes([x0, x1]),
+        _ => 0,
+    }
+}
+
+#[inline(always)]
+fn le32(b: &[u8], at: usize) -> u32 {
+    match b.get(at..at.wrapping_add(4)) {
+        Some(&[x0, x1, x2, x3]) => u32::from_le_bytes([x0, x1, x2, x3]),
+        _ => 0,
+    }
+}
+
+#[inline(always)]
+fn le64(b: &[u8], at: usize) -> u64 {
+    match b.get(at..at.wrapping_add(8)) {
+        Some(&[x0, x1, x2, x3, x4, x5, x6, x7]) => {
+            u64::from_le_bytes([x0, x1, x2, x3, x4, x5, x6, x7])
+        }
+        _ => 0,
+    }
+}
+
+/// Position of the first NUL byte, eight bytes at a time.
+#[inline]
+fn nul_position(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0usize;
+    for c in &mut chunks {
+        let w = le64(c, 0);
+        // Exact for the lowest zero byte (false positives only above a real zero).
+        let z = w.wrapping_sub(LO) & !w & HI;
+        if z != 0 {
+            return Some(at + (z.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&x| x == 0)
+        .map(|p| at + p)
+}
+
+/// True if the byte ranges `[start, end)` (non-empty, inside `0..file_len`) are pairwise
+/// disjoint, checked in O(file_len / 64 + n) with a bitmap of the file. `false` also when the
+/// check cannot be made (then the caller falls back to sorting).
+fn disjoint(ranges: &[(u64, u64, usize)], file_len: u64) -> bool {
+    let Ok(words) = usize::try_from(file_len.div_ceil(64)) else {
+        return false;
+    };
+    let mut bits = vec![0u64; words];
+    for &(start, end, _) in ranges {
+        if start >= end || end > file_len {
+            return false;
+        }
+        let (Ok(mut s), Ok(e)) = (usize::try_from(start), usize::try_from(end)) else {
+            return false;
+        };
+        while s < e {
+            let bit = s % 64;
+            let n = (e - s).min(64 - bit);
+            let mask = if n == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << n) - 1) << bit
+            };
+            let Some(w) = bits.get_mut(s / 64) else {
+                return false;
+            };
+            if *w & mask != 0 {
+                return false;
+            }
+            *w |= mask;
+            s += n;
+        }
+    }
+    true
+}
+
+/// The fields of an ELF64 section header this crate uses.
+#[derive(Clone, Copy)]
+struct Hdr {
+    name: u32,
+    sh_type: u32,
+    flags: u64,
+    offset: u64,
+    size: u64,
+    link: u32,
+    info: u32,
+    addralign: u64,
+    entsize: u64,
+}
+
+impl Hdr {
+    #[inline(always)]
+    fn decode(e: &[u8]) -> Hdr {
+        Hdr {
+            name: le32(e, 0),
+            sh_type: le32(e, 4),
+            flags: le64(e, 8),
+            offset: le64(e, 24),
+            size: le64(e, 32),
+            link: le32(e, 40),
+            info: le32(e, 44),
+            addralign: le64(e, 48),
+            entsize: le64(e, 56),
+        }
+    }
+}
+
+/// The raw section header table (already bounds-checked), decoded on access.
+#[derive(Clone, Copy)]
+struct Shdrs<'a>(&'a [u8]);
+
+impl<'a> Shdrs<'a> {
+    fn get(&self, i: usize) -> Option<Hdr> {
+        let at = i.checked_mul(SHDR_SIZE as usize)?;
+        self.0
+            .get(at..at.checked_add(SHDR_SIZE as usize)?)
+            .map(Hdr::decode)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len() / SHDR_SIZE as usize
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Hdr> + 'a {
+        self.0.chunks_exact(SHDR_SIZE as usize).map(Hdr::decode)
+    }
+}
+
+/// A string table. When the whole table is valid UTF-8 (the normal case) it is validated
+/// once and each lookup only checks that the name starts on a character boundary; otherwise
+/// each name is validated on its own. Either way a lookup succeeds exactly when the bytes
+/// from `offset` to the next NUL exist and are UTF-8.
+struct StrTab<'a> {
+    data: &'a [u8],
+    text: Option<&'a str>,
+}
+
+impl<'a> StrTab<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        StrTab {
+            data,
+            text: core::str::from_utf8(data).ok(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, offset: usize) -> Option<&'a str> {
+        let rest = self.data.get(offset..)?;
+        let len = nul_position(rest)?;
+        match self.text {
+            Some(t) => t.get(offset..offset.checked_add(len)?),
+            None => core::str::from_utf8(rest.get(..len)?).ok(),
+        }
+    }
+}
+
+/// A 64-bit hash of a name (FxHash-style, 8 bytes per step). Only used to order names
+/// cheaply; equal hashes fall back to comparing the names, so collisions cost time
+/// (bounded: sorting stays O(n log n)), never correctness.
+fn name_hash(s: &str) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let b = s.as_bytes();
+    let mut h = b.len() as u64;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        h = (h.rotate_left(5) ^ le64(c, 0)).wrapping_mul(K);
+    }
+    let mut tail = [0u8; 8];
+    for (d, s) in tail.iter_mut().zip(chunks.remainder()) {
+        *d = *s;
+    }
+    (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K)
+}
+
+/// An immutable name → symbol index map: entries sorted by (hash, name), looked up by binary
+/// search. Building it is O(n log n) with mostly integer comparisons, and no per-entry
+/// allocation.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Names<'a> {
+    entries: Vec<(u64, &'a str, u32)>,
+}
+
+impl<'a> Names<'a> {
+    /// Build from `(name_hash(name), name, index)` entries in any order. A name given twice
+    /// is an error; the one reported is the name whose second occurrence has the lowest
+    /// index (what inserting them one by one in index order would report first).
+    fn new(mut entries: Vec<(u64, &'a str, u32)>) -> Result<Self, &'a str> {
+        entries.sort_unstable();
+        let mut dup: Option<(u32, &'a str)> = None;
+        for w in entries.windows(2) {
+            if let [(_, a, _), (_, b, j)] = w {
+                if a == b && dup.is_none_or(|(k, _)| *j < k) {
+                    dup = Some((*j, b));
+                }
+            }
+        }
+        match dup {
+            Some((_, name)) => Err(name),
+            None => Ok(Names { entries }),
+        }
+    }
+
+    /// The index stored for `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&u32> {
+        let key = (name_hash(name), name);
+        let i = self
+            .entries
+            .binary_search_by(|&(h, n, _)| (h, n).cmp(&key))
+            .ok()?;
+        self.entries.get(i).map(|e| &e.2)
+    }
 }
 
 /// Sort key for `.init_array.NNNNN`-style names (lower priority number runs first; plain
@@ -208,165 +429,18 @@ impl<'a> Object<'a> {
         if shnum == 0 {
             return Err(Error::BadHeader("no section headers"));
         }
-        let mut hdrs = Vec::with_capacity(shnum);
-        for i in 0..shnum {
-            hdrs.push(shdrs.get(i)?);
-        }
-        let file_len = bytes.len() as u64;
+        // The elf crate checked that the table (e_shentsize 64) lies inside the file; decode
+        // its entries directly instead of through its per-call parser.
+        let hdrs = usize::try_from(eh.e_shoff)
+            .ok()
+            .zip(shnum.checked_mul(SHDR_SIZE as usize))
+            .and_then(|(o, n)| bytes.get(o..)?.get(..n))
+            .map(Shdrs)
+            .ok_or(Error::BadHeader("section table"))?;
 
-        // --- section bounds and overlap ---
-        let mut ranges: Vec<(u64, u64, usize)> = Vec::with_capacity(shnum + 2);
-        ranges.push((0, EHDR_SIZE, usize::MAX));
-        let shtab_size = (shnum as u64).saturating_mul(SHDR_SIZE);
-        ranges.push((
-            eh.e_shoff,
-            eh.e_shoff.saturating_add(shtab_size),
-            usize::MAX,
-        ));
-        for (i, h) in hdrs.iter().enumerate().skip(1) {
-            if h.sh_size > MAX_SECTION_SIZE {
-                return Err(Error::TooLarge {
-                    what: "section",
-                    size: h.sh_size,
-                });
-            }
-            if h.sh_type == abi::SHT_NOBITS || h.sh_type == abi::SHT_NULL {
-                continue;
-            }
-            let end = h
-                .sh_offset
-                .checked_add(h.sh_size)
-                .filter(|&e| e <= file_len)
-                .ok_or_else(|| sec_err(i, "", "contents extend past end of file"))?;
-            if h.sh_size > 0 {
-                ranges.push((h.sh_offset, end, i));
-            }
-        }
-        ranges.sort_unstable();
-        for w in ranges.windows(2) {
-            if let [a, b] = w {
-                if b.0 < a.1 {
-                    let idx = if b.2 == usize::MAX { a.2 } else { b.2 };
-                    return Err(sec_err(idx, "", "overlaps another section or a header"));
-                }
-            }
-        }
-
-        // --- section names ---
-        let shstrndx = if eh.e_shstrndx == abi::SHN_XINDEX {
-            hdrs.first().map(|h| h.sh_link as usize).unwrap_or(0)
-        } else {
-            eh.e_shstrndx as usize
-        };
-        let shstr_hdr = hdrs
-            .get(shstrndx)
-            .filter(|_| shstrndx != 0)
-            .ok_or(Error::BadHeader("bad section name string table index"))?;
-        let shstrtab = file.section_data_as_strtab(shstr_hdr)?;
-        let mut sections = Vec::with_capacity(shnum);
-        for (i, h) in hdrs.iter().enumerate() {
-            let name = if i == 0 {
-                ""
-            } else {
-                shstrtab
-                    .get(h.sh_name as usize)
-                    .map_err(|_| sec_err(i, "", "bad name"))?
-            };
-            let data = if i == 0 || h.sh_type == abi::SHT_NOBITS || h.sh_type == abi::SHT_NULL {
-                &[][..]
-            } else {
-                let end = h
-                    .sh_offset
-                    .checked_add(h.sh_size)
-                    .ok_or_else(|| sec_err(i, name, "contents extend past end of file"))?;
-                usize::try_from(h.sh_offset)
-                    .ok()
-                    .zip(usize::try_from(end).ok())
-                    .and_then(|(a, b)| bytes.get(a..b))
-                    .ok_or_else(|| sec_err(i, name, "contents extend past end of file"))?
-            };
-            sections.push(Section {
-                index: i,
-                name,
-                sh_type: h.sh_type,
-                flags: h.sh_flags,
-                size: h.sh_size,
-                align: 1,
-                data,
-                region: None,
-            });
-        }
-
-        // --- classify sections ---
-        for s in sections.iter_mut().skip(1) {
-            let alloc = s.flags & SHF_ALLOC != 0;
-            match s.sh_type {
-                abi::SHT_SYMTAB_SHNDX => {
-                    return Err(Error::Unsupported(
-                        "extended section indices (SHT_SYMTAB_SHNDX)",
-                    ))
-                }
-                abi::SHT_REL if alloc => {
-                    return Err(sec_err(s.index, s.name, "SHT_REL is allocatable"))
-                }
-                abi::SHT_PROGBITS
-                | abi::SHT_NOBITS
-                | abi::SHT_INIT_ARRAY
-                | abi::SHT_FINI_ARRAY
-                | abi::SHT_PREINIT_ARRAY
-                | abi::SHT_NOTE => {}
-                _ if alloc => {
-                    return Err(sec_err(
-                        s.index,
-                        s.name,
-                        "allocatable section of unsupported type",
-                    ))
-                }
-                _ => continue,
-            }
-            if !alloc || s.name == MODEXPORTS || s.name == MODINFO {
-                continue;
-            }
-            if s.flags & SHF_TLS != 0 {
-                return Err(Error::Unsupported("thread-local storage sections"));
-            }
-            if s.flags & SHF_COMPRESSED != 0 {
-                return Err(sec_err(s.index, s.name, "compressed allocatable section"));
-            }
-            if s.flags & SHF_WRITE != 0 && s.flags & SHF_EXEC != 0 {
-                return Err(sec_err(
-                    s.index,
-                    s.name,
-                    "section is both writable and executable",
-                ));
-            }
-            let h = hdrs.get(s.index).ok_or(Error::BadHeader("section table"))?;
-            s.align = check_align(h.sh_addralign, MAX_ALIGN)
-                .ok_or_else(|| sec_err(s.index, s.name, "bad or excessive alignment"))?;
-            let is_array = matches!(
-                s.sh_type,
-                abi::SHT_INIT_ARRAY | abi::SHT_FINI_ARRAY | abi::SHT_PREINIT_ARRAY
-            );
-            if is_array && s.size % 8 != 0 {
-                return Err(sec_err(
-                    s.index,
-                    s.name,
-                    "array size is not a multiple of 8",
-                ));
-            }
-            s.region = Some(if s.flags & SHF_EXEC != 0 {
-                Region::Text
-            } else if s.flags & SHF_WRITE != 0 {
-                if s.sh_type == abi::SHT_NOBITS {
-                    Region::Bss
-                } else {
-                    Region::Data
-                }
-            } else {
-                Region::Rodata
-            });
-        }
-
+        let mut sections = read_sections(bytes, hdrs, eh.e_shoff)?;
+        name_sections(&file, &shdrs, hdrs, eh.e_shstrndx, &mut sections)?;
+        classify_sections(&mut sections, hdrs)?;
         // --- symbol table ---
         let mut symtab_index = None;
         for s in &sections {
@@ -377,268 +451,18 @@ impl<'a> Object<'a> {
                 symtab_index = Some(s.index);
             }
         }
-        let mut symbols = Vec::new();
-        if let Some(si) = symtab_index {
-            let h = hdrs.get(si).ok_or(Error::BadHeader("section table"))?;
-            let sname = sections.get(si).map(|s| s.name).unwrap_or("");
-            if h.sh_entsize != SYM_SIZE || h.sh_size % SYM_SIZE != 0 {
-                return Err(sec_err(si, sname, "bad symbol table entry size"));
-            }
-            let strtab_hdr = hdrs
-                .get(h.sh_link as usize)
-                .filter(|_| h.sh_link != 0)
-                .ok_or_else(|| sec_err(si, sname, "bad string table link"))?;
-            if strtab_hdr.sh_type != abi::SHT_STRTAB {
-                return Err(sec_err(si, sname, "linked string table is not SHT_STRTAB"));
-            }
-            let sym_data = sections.get(si).map(|s| s.data).unwrap_or(&[]);
-            let str_data = sections
-                .get(h.sh_link as usize)
-                .map(|s| s.data)
-                .unwrap_or(&[]);
-            let symtab = SymbolTable::new(LittleEndian, Class::ELF64, sym_data);
-            let strtab = StringTable::new(str_data);
-            let count = symtab.len();
-            symbols.reserve_exact(count);
-            for i in 0..count {
-                let sym = symtab.get(i)?;
-                let bind = match sym.st_bind() {
-                    abi::STB_GNU_UNIQUE => abi::STB_GLOBAL,
-                    b @ (abi::STB_LOCAL | abi::STB_GLOBAL | abi::STB_WEAK) => b,
-                    _ => return Err(sym_err(i, "", "unknown binding")),
-                };
-                let sym_type = sym.st_symtype();
-                let def = match sym.st_shndx {
-                    abi::SHN_UNDEF => SymDef::Undefined,
-                    abi::SHN_ABS => SymDef::Absolute,
-                    abi::SHN_COMMON => SymDef::Common {
-                        align: check_align(sym.st_value, MAX_ALIGN)
-                            .ok_or_else(|| sym_err(i, "", "bad COMMON alignment"))?,
-                    },
-                    abi::SHN_XINDEX => {
-                        return Err(Error::Unsupported("extended section indices (SHN_XINDEX)"))
-                    }
-                    n if n >= abi::SHN_LORESERVE => {
-                        return Err(sym_err(i, "", "reserved section index"))
-                    }
-                    n if (n as usize) < shnum => SymDef::Section(n as usize),
-                    _ => return Err(sym_err(i, "", "section index out of range")),
-                };
-                let name = if sym_type == abi::STT_SECTION {
-                    match def {
-                        SymDef::Section(n) => sections.get(n).map(|s| s.name).unwrap_or(""),
-                        _ => return Err(sym_err(i, "", "section symbol without a section")),
-                    }
-                } else if sym.st_name == 0 {
-                    ""
-                } else {
-                    strtab
-                        .get(sym.st_name as usize)
-                        .map_err(|_| sym_err(i, "", "bad name"))?
-                };
-                if i == 0 && def != SymDef::Undefined {
-                    return Err(sym_err(i, name, "symbol 0 is not the null symbol"));
-                }
-                if sym_type == abi::STT_TLS {
-                    return Err(Error::Unsupported("thread-local symbols"));
-                }
-                if sym_type == abi::STT_GNU_IFUNC {
-                    return Err(Error::Unsupported("IFUNC symbols"));
-                }
-                if let SymDef::Common { .. } = def {
-                    if sym.st_size > MAX_SECTION_SIZE {
-                        return Err(Error::TooLarge {
-                            what: "COMMON symbol",
-                            size: sym.st_size,
-                        });
-                    }
-                    if bind == abi::STB_LOCAL {
-                        return Err(sym_err(i, name, "local COMMON symbol"));
-                    }
-                }
-                if let SymDef::Section(n) = def {
-                    let sec = sections
-                        .get(n)
-                        .ok_or_else(|| sym_err(i, name, "bad section"))?;
-                    if sec.region.is_some() && sym.st_value > sec.size {
-                        return Err(sym_err(i, name, "value lies outside its section"));
-                    }
-                }
-                if bind == abi::STB_LOCAL && def == SymDef::Undefined && i != 0 {
-                    return Err(sym_err(i, name, "undefined local symbol"));
-                }
-                symbols.push(Symbol {
-                    name,
-                    value: sym.st_value,
-                    size: sym.st_size,
-                    bind,
-                    sym_type,
-                    def,
-                });
-            }
-        }
-
-        // --- COMDAT groups: keep the first copy of each signature ---
-        let mut seen_groups: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut discarded = vec![false; shnum];
-        let mut in_group = vec![false; shnum];
-        for gi in 0..shnum {
-            let (gname, gdata) = match sections.get(gi) {
-                Some(s) if s.sh_type == abi::SHT_GROUP => (s.name, s.data),
-                _ => continue,
-            };
-            let h = hdrs.get(gi).ok_or(Error::BadHeader("section table"))?;
-            if Some(h.sh_link as usize) != symtab_index {
-                return Err(sec_err(
-                    gi,
-                    gname,
-                    "group does not link to the symbol table",
-                ));
-            }
-            if gdata.len() < 4 || gdata.len() % 4 != 0 {
-                return Err(sec_err(gi, gname, "bad group size"));
-            }
-            let sig = symbols
-                .get(h.sh_info as usize)
-                .ok_or_else(|| sec_err(gi, gname, "bad group signature symbol"))?
-                .name;
-            let mut words = gdata
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-            let flags = words.next().unwrap_or(0);
-            let duplicate = flags & GRP_COMDAT != 0 && seen_groups.contains_key(sig);
-            if flags & GRP_COMDAT != 0 && !duplicate {
-                seen_groups.insert(sig, gi);
-            }
-            for m in words {
-                let m = m as usize;
-                if m == 0 || m >= shnum || m == gi {
-                    return Err(sec_err(gi, gname, "bad group member index"));
-                }
-                let flag = in_group
-                    .get_mut(m)
-                    .ok_or_else(|| sec_err(gi, gname, "bad group member index"))?;
-                if *flag {
-                    return Err(sec_err(gi, gname, "section is a member of two groups"));
-                }
-                *flag = true;
-                if duplicate {
-                    if let Some(d) = discarded.get_mut(m) {
-                        *d = true;
-                    }
-                    if let Some(s) = sections.get_mut(m) {
-                        s.region = None;
-                    }
-                }
-            }
-        }
-
-        // --- global symbol table: unique definitions, COMDAT duplicates map to kept copy ---
-        let mut globals: BTreeMap<&str, u32> = BTreeMap::new();
-        let mut canon: Vec<u32> = (0..symbols.len() as u32).collect();
-        for (i, s) in symbols.iter().enumerate() {
-            if !s.is_global() || s.def == SymDef::Undefined || s.name.is_empty() {
-                continue;
-            }
-            if let SymDef::Section(n) = s.def {
-                if discarded.get(n).copied().unwrap_or(false) {
-                    continue;
-                }
-            }
-            if globals.insert(s.name, i as u32).is_some() {
-                return Err(Error::DuplicateSymbol(s.name.to_string()));
-            }
-        }
-        for (i, s) in symbols.iter().enumerate() {
-            if let SymDef::Section(n) = s.def {
-                if discarded.get(n).copied().unwrap_or(false) && s.is_global() {
-                    if let (Some(&k), Some(c)) = (globals.get(s.name), canon.get_mut(i)) {
-                        *c = k;
-                    }
-                }
-            }
-        }
-
-        // --- relocations ---
-        let mut relocs = Vec::new();
-        let mut num_relocs = 0usize;
-        for (ri, h) in hdrs.iter().enumerate() {
-            if h.sh_type != abi::SHT_RELA && h.sh_type != abi::SHT_REL {
-                continue;
-            }
-            let rname = sections.get(ri).map(|s| s.name).unwrap_or("");
-            let target = h.sh_info as usize;
-            let tsec = sections
-                .get(target)
-                .filter(|_| target != 0)
-                .ok_or_else(|| sec_err(ri, rname, "bad relocation target section"))?;
-            if tsec.region.is_none() {
-                continue; // non-alloc, discarded, or .modinfo/.modexports: skipped
-            }
-            if h.sh_type == abi::SHT_REL {
-                return Err(Error::Unsupported(
-                    "SHT_REL relocations (AArch64 uses RELA)",
-                ));
-            }
-            if Some(h.sh_link as usize) != symtab_index {
-                return Err(sec_err(
-                    ri,
-                    rname,
-                    "relocations do not link to the symbol table",
-                ));
-            }
-            if h.sh_entsize != RELA_SIZE || h.sh_size % RELA_SIZE != 0 {
-                return Err(sec_err(ri, rname, "bad relocation entry size"));
-            }
-            if tsec.sh_type == abi::SHT_NOBITS {
-                return Err(sec_err(ri, rname, "relocations against a NOBITS section"));
-            }
-            let iter = file.section_data_as_relas(h)?;
-            let mut relas = Vec::with_capacity((h.sh_size / RELA_SIZE) as usize);
-            for r in iter {
-                let bad = |reason| Error::BadRelocation {
-                    rtype: r.r_type,
-                    section: tsec.name.to_string(),
-                    offset: r.r_offset,
-                    reason,
-                };
-                let width = reloc::place_size(r.r_type).ok_or_else(|| Error::Reloc {
-                    rtype: r.r_type,
-                    symbol: symbols
-                        .get(r.r_sym as usize)
-                        .map(|s| s.name.to_string())
-                        .unwrap_or_default(),
-                    section: tsec.name.to_string(),
-                    offset: r.r_offset,
-                    kind: reloc::RelocError::Unsupported,
-                })?;
-                let end = r.r_offset.checked_add(width as u64);
-                if end.is_none_or(|e| e > tsec.size) {
-                    return Err(bad("place lies outside the section"));
-                }
-                let sym = symbols
-                    .get(r.r_sym as usize)
-                    .ok_or_else(|| bad("bad symbol index"))?;
-                if let SymDef::Section(n) = sym.def {
-                    let placed = sections.get(n).is_some_and(|s| s.region.is_some());
-                    let redirected = canon.get(r.r_sym as usize) != Some(&r.r_sym);
-                    if !placed && !redirected {
-                        return Err(bad("refers to a symbol in a section that is not loaded"));
-                    }
-                }
-                relas.push(Rela {
-                    offset: r.r_offset,
-                    rtype: r.r_type,
-                    sym: r.r_sym,
-                    addend: r.r_addend,
-                });
-            }
-            if relas.len() as u64 != h.sh_size / RELA_SIZE {
-                return Err(sec_err(ri, rname, "truncated relocation table"));
-            }
-            num_relocs += relas.len();
-            relocs.push(RelocSection { target, relas });
-        }
+        let symbols = read_symbols(&sections, hdrs, symtab_index)?;
+        let discarded = comdat_groups(&mut sections, hdrs, &symbols, symtab_index)?;
+        let (globals, canon) = global_table(&symbols, &discarded)?;
+        let (relocs, num_relocs) = read_relocs(
+            &file,
+            &shdrs,
+            hdrs,
+            &sections,
+            &symbols,
+            &canon,
+            symtab_index,
+        )?;
 
         // --- .modexports / .modinfo ---
         let mut exports: Vec<&'a str> = Vec::new();
@@ -733,4 +557,505 @@ impl<'a> Object<'a> {
             .filter(|s| s.def == SymDef::Undefined && !s.name.is_empty())
             .map(|s| (s.name, s.is_weak()))
     }
+}
+
+/// Section headers → sections (no names yet), checking sizes, bounds and overlap.
+#[inline(never)]
+fn read_sections<'a>(
+    bytes: &'a [u8],
+    hdrs: Shdrs<'a>,
+    e_shoff: u64,
+) -> Result<Vec<Section<'a>>, Error> {
+    let shnum = hdrs.len();
+    let file_len = bytes.len() as u64;
+    // --- section bounds and overlap ---
+    let mut ranges: Vec<(u64, u64, usize)> = Vec::with_capacity(shnum + 2);
+    ranges.push((0, EHDR_SIZE, usize::MAX));
+    let shtab_size = (shnum as u64).saturating_mul(SHDR_SIZE);
+    ranges.push((e_shoff, e_shoff.saturating_add(shtab_size), usize::MAX));
+    let mut sections = Vec::with_capacity(shnum);
+    for (i, h) in hdrs.iter().enumerate() {
+        let mut data = &[][..];
+        if i != 0 {
+            if h.size > MAX_SECTION_SIZE {
+                return Err(Error::TooLarge {
+                    what: "section",
+                    size: h.size,
+                });
+            }
+            if h.sh_type != abi::SHT_NOBITS && h.sh_type != abi::SHT_NULL {
+                data = h
+                    .offset
+                    .checked_add(h.size)
+                    .filter(|&e| e <= file_len)
+                    .and_then(|e| {
+                        bytes.get(usize::try_from(h.offset).ok()?..usize::try_from(e).ok()?)
+                    })
+                    .ok_or_else(|| sec_err(i, "", "contents extend past end of file"))?;
+                if h.size > 0 {
+                    ranges.push((h.offset, h.offset + h.size, i));
+                }
+            }
+        }
+        sections.push(Section {
+            index: i,
+            name: "",
+            sh_type: h.sh_type,
+            flags: h.flags,
+            size: h.size,
+            align: 1,
+            data,
+            region: None,
+        });
+    }
+    // Fast path: mark every range in a bitmap of the file. Only if that finds a collision
+    // (or cannot run) sort the ranges to report the overlap exactly as before.
+    if !disjoint(&ranges, file_len) {
+        ranges.sort_unstable();
+        for w in ranges.windows(2) {
+            if let [a, b] = w {
+                if b.0 < a.1 {
+                    let idx = if b.2 == usize::MAX { a.2 } else { b.2 };
+                    return Err(sec_err(idx, "", "overlaps another section or a header"));
+                }
+            }
+        }
+    }
+    drop(ranges);
+    Ok(sections)
+}
+
+/// Look up every section's name in the section name string table.
+#[inline(never)]
+fn name_sections<'a>(
+    file: &ElfBytes<'a, LittleEndian>,
+    shdrs: &SectionHeaderTable<'a, LittleEndian>,
+    hdrs: Shdrs<'a>,
+    e_shstrndx: u16,
+    sections: &mut [Section<'a>],
+) -> Result<(), Error> {
+    let shnum = hdrs.len();
+    // --- section names ---
+    let shstrndx = if e_shstrndx == abi::SHN_XINDEX {
+        hdrs.get(0).map(|h| h.link as usize).unwrap_or(0)
+    } else {
+        e_shstrndx as usize
+    };
+    if shstrndx == 0 || shstrndx >= shnum {
+        return Err(Error::BadHeader("bad section name string table index"));
+    }
+    let shstr_hdr = shdrs.get(shstrndx)?;
+    if shstr_hdr.sh_type != abi::SHT_STRTAB {
+        return Err(Error::Elf(elf::ParseError::UnexpectedSectionType((
+            shstr_hdr.sh_type,
+            abi::SHT_STRTAB,
+        ))));
+    }
+    let shstrtab = StrTab::new(file.section_data(&shstr_hdr)?.0);
+    for (s, h) in sections.iter_mut().zip(hdrs.iter()).skip(1) {
+        s.name = shstrtab
+            .get(h.name as usize)
+            .ok_or_else(|| sec_err(s.index, "", "bad name"))?;
+    }
+    Ok(())
+}
+
+/// Check section types and flags; assign regions and alignment to loaded sections.
+#[inline(never)]
+fn classify_sections(sections: &mut [Section<'_>], hdrs: Shdrs<'_>) -> Result<(), Error> {
+    // --- classify sections ---
+    for s in sections.iter_mut().skip(1) {
+        let alloc = s.flags & SHF_ALLOC != 0;
+        match s.sh_type {
+            abi::SHT_SYMTAB_SHNDX => {
+                return Err(Error::Unsupported(
+                    "extended section indices (SHT_SYMTAB_SHNDX)",
+                ))
+            }
+            abi::SHT_REL if alloc => {
+                return Err(sec_err(s.index, s.name, "SHT_REL is allocatable"))
+            }
+            abi::SHT_PROGBITS
+            | abi::SHT_NOBITS
+            | abi::SHT_INIT_ARRAY
+            | abi::SHT_FINI_ARRAY
+            | abi::SHT_PREINIT_ARRAY
+            | abi::SHT_NOTE => {}
+            _ if alloc => {
+                return Err(sec_err(
+                    s.index,
+                    s.name,
+                    "allocatable section of unsupported type",
+                ))
+            }
+            _ => continue,
+        }
+        if !alloc || s.name == MODEXPORTS || s.name == MODINFO {
+            continue;
+        }
+        if s.flags & SHF_TLS != 0 {
+            return Err(Error::Unsupported("thread-local storage sections"));
+        }
+        if s.flags & SHF_COMPRESSED != 0 {
+            return Err(sec_err(s.index, s.name, "compressed allocatable section"));
+        }
+        if s.flags & SHF_WRITE != 0 && s.flags & SHF_EXEC != 0 {
+            return Err(sec_err(
+                s.index,
+                s.name,
+                "section is both writable and executable",
+            ));
+        }
+        let h = hdrs.get(s.index).ok_or(Error::BadHeader("section table"))?;
+        s.align = check_align(h.addralign, MAX_ALIGN)
+            .ok_or_else(|| sec_err(s.index, s.name, "bad or excessive alignment"))?;
+        let is_array = matches!(
+            s.sh_type,
+            abi::SHT_INIT_ARRAY | abi::SHT_FINI_ARRAY | abi::SHT_PREINIT_ARRAY
+        );
+        if is_array && s.size % 8 != 0 {
+            return Err(sec_err(
+                s.index,
+                s.name,
+                "array size is not a multiple of 8",
+            ));
+        }
+        s.region = Some(if s.flags & SHF_EXEC != 0 {
+            Region::Text
+        } else if s.flags & SHF_WRITE != 0 {
+            if s.sh_type == abi::SHT_NOBITS {
+                Region::Bss
+            } else {
+                Region::Data
+            }
+        } else {
+            Region::Rodata
+        });
+    }
+    Ok(())
+}
+
+/// Decode and validate the symbol table.
+#[inline(never)]
+fn read_symbols<'a>(
+    sections: &[Section<'a>],
+    hdrs: Shdrs<'a>,
+    symtab_index: Option<usize>,
+) -> Result<Vec<Symbol<'a>>, Error> {
+    let shnum = hdrs.len();
+    let mut symbols = Vec::new();
+    if let Some(si) = symtab_index {
+        let h = hdrs.get(si).ok_or(Error::BadHeader("section table"))?;
+        let sname = sections.get(si).map(|s| s.name).unwrap_or("");
+        if h.entsize != SYM_SIZE || h.size % SYM_SIZE != 0 {
+            return Err(sec_err(si, sname, "bad symbol table entry size"));
+        }
+        let strtab_hdr = hdrs
+            .get(h.link as usize)
+            .filter(|_| h.link != 0)
+            .ok_or_else(|| sec_err(si, sname, "bad string table link"))?;
+        if strtab_hdr.sh_type != abi::SHT_STRTAB {
+            return Err(sec_err(si, sname, "linked string table is not SHT_STRTAB"));
+        }
+        let sym_data = sections.get(si).map(|s| s.data).unwrap_or(&[]);
+        let str_data = sections.get(h.link as usize).map(|s| s.data).unwrap_or(&[]);
+        let strtab = StrTab::new(str_data);
+        symbols.reserve_exact(sym_data.len() / SYM_SIZE as usize);
+        for (i, ent) in sym_data.chunks_exact(SYM_SIZE as usize).enumerate() {
+            let st_name = le32(ent, 0);
+            let st_info = ent.get(4).copied().unwrap_or(0);
+            let st_shndx = le16(ent, 6);
+            let st_value = le64(ent, 8);
+            let st_size = le64(ent, 16);
+            let bind = match st_info >> 4 {
+                abi::STB_GNU_UNIQUE => abi::STB_GLOBAL,
+                b @ (abi::STB_LOCAL | abi::STB_GLOBAL | abi::STB_WEAK) => b,
+                _ => return Err(sym_err(i, "", "unknown binding")),
+            };
+            let sym_type = st_info & 0xf;
+            let def = match st_shndx {
+                abi::SHN_UNDEF => SymDef::Undefined,
+                abi::SHN_ABS => SymDef::Absolute,
+                abi::SHN_COMMON => SymDef::Common {
+                    align: check_align(st_value, MAX_ALIGN)
+                        .ok_or_else(|| sym_err(i, "", "bad COMMON alignment"))?,
+                },
+                abi::SHN_XINDEX => {
+                    return Err(Error::Unsupported("extended section indices (SHN_XINDEX)"))
+                }
+                n if n >= abi::SHN_LORESERVE => {
+                    return Err(sym_err(i, "", "reserved section index"))
+                }
+                n if (n as usize) < shnum => SymDef::Section(n as usize),
+                _ => return Err(sym_err(i, "", "section index out of range")),
+            };
+            let name = if sym_type == abi::STT_SECTION {
+                match def {
+                    SymDef::Section(n) => sections.get(n).map(|s| s.name).unwrap_or(""),
+                    _ => return Err(sym_err(i, "", "section symbol without a section")),
+                }
+            } else if st_name == 0 {
+                ""
+            } else {
+                strtab
+                    .get(st_name as usize)
+                    .ok_or_else(|| sym_err(i, "", "bad name"))?
+            };
+            if i == 0 && def != SymDef::Undefined {
+                return Err(sym_err(i, name, "symbol 0 is not the null symbol"));
+            }
+            if sym_type == abi::STT_TLS {
+                return Err(Error::Unsupported("thread-local symbols"));
+            }
+            if sym_type == abi::STT_GNU_IFUNC {
+                return Err(Error::Unsupported("IFUNC symbols"));
+            }
+            match def {
+                SymDef::Common { .. } => {
+                    if st_size > MAX_SECTION_SIZE {
+                        return Err(Error::TooLarge {
+                            what: "COMMON symbol",
+                            size: st_size,
+                        });
+                    }
+                    if bind == abi::STB_LOCAL {
+                        return Err(sym_err(i, name, "local COMMON symbol"));
+                    }
+                }
+                SymDef::Section(n) => {
+                    let sec = sections
+                        .get(n)
+                        .ok_or_else(|| sym_err(i, name, "bad section"))?;
+                    if sec.region.is_some() && st_value > sec.size {
+                        return Err(sym_err(i, name, "value lies outside its section"));
+                    }
+                }
+                SymDef::Undefined if bind == abi::STB_LOCAL && i != 0 => {
+                    return Err(sym_err(i, name, "undefined local symbol"));
+                }
+                _ => {}
+            }
+            symbols.push(Symbol {
+                name,
+                value: st_value,
+                size: st_size,
+                bind,
+                sym_type,
+                def,
+            });
+        }
+    }
+    Ok(symbols)
+}
+
+/// Validate section groups and discard the members of repeated COMDAT groups. Returns
+/// which sections were discarded.
+#[inline(never)]
+fn comdat_groups<'a>(
+    sections: &mut [Section<'a>],
+    hdrs: Shdrs<'a>,
+    symbols: &[Symbol<'a>],
+    symtab_index: Option<usize>,
+) -> Result<Vec<bool>, Error> {
+    let shnum = hdrs.len();
+    // --- COMDAT groups: keep the first copy of each signature ---
+    // Pass 1 validates every group in index order; pass 2 discards the members of
+    // every COMDAT group whose signature already appeared in an earlier group.
+    let mut discarded = vec![false; shnum];
+    let mut in_group = vec![false; shnum];
+    let mut comdats: Vec<(u64, &'a str, u32)> = Vec::new();
+    for (gi, s) in sections.iter().enumerate() {
+        if s.sh_type != abi::SHT_GROUP {
+            continue;
+        }
+        let (gname, gdata) = (s.name, s.data);
+        let h = hdrs.get(gi).ok_or(Error::BadHeader("section table"))?;
+        if Some(h.link as usize) != symtab_index {
+            return Err(sec_err(
+                gi,
+                gname,
+                "group does not link to the symbol table",
+            ));
+        }
+        if gdata.len() < 4 || gdata.len() % 4 != 0 {
+            return Err(sec_err(gi, gname, "bad group size"));
+        }
+        let sig = symbols
+            .get(h.info as usize)
+            .ok_or_else(|| sec_err(gi, gname, "bad group signature symbol"))?
+            .name;
+        if le32(gdata, 0) & GRP_COMDAT != 0 {
+            comdats.push((name_hash(sig), sig, gi as u32));
+        }
+        for m in gdata.chunks_exact(4).skip(1) {
+            let m = le32(m, 0) as usize;
+            if m == 0 || m >= shnum || m == gi {
+                return Err(sec_err(gi, gname, "bad group member index"));
+            }
+            let flag = in_group
+                .get_mut(m)
+                .ok_or_else(|| sec_err(gi, gname, "bad group member index"))?;
+            if *flag {
+                return Err(sec_err(gi, gname, "section is a member of two groups"));
+            }
+            *flag = true;
+        }
+    }
+    if comdats.len() > 1 {
+        comdats.sort_unstable();
+        for w in comdats.windows(2) {
+            let [(_, a, _), (_, b, dup)] = w else {
+                continue;
+            };
+            if a != b {
+                continue;
+            }
+            let gdata = sections.get(*dup as usize).map(|s| s.data).unwrap_or(&[]);
+            for m in gdata.chunks_exact(4).skip(1) {
+                let m = le32(m, 0) as usize;
+                if let Some(d) = discarded.get_mut(m) {
+                    *d = true;
+                }
+                if let Some(s) = sections.get_mut(m) {
+                    s.region = None;
+                }
+            }
+        }
+    }
+    drop(comdats);
+    Ok(discarded)
+}
+
+/// The global symbol table (unique definitions) and each symbol's canonical symbol.
+#[inline(never)]
+fn global_table<'a>(
+    symbols: &[Symbol<'a>],
+    discarded: &[bool],
+) -> Result<(Names<'a>, Vec<u32>), Error> {
+    // --- global symbol table: unique definitions, COMDAT duplicates map to kept copy ---
+    let mut defs: Vec<(u64, &'a str, u32)> = Vec::new();
+    for (i, s) in symbols.iter().enumerate() {
+        if !s.is_global() || s.def == SymDef::Undefined || s.name.is_empty() {
+            continue;
+        }
+        if let SymDef::Section(n) = s.def {
+            if discarded.get(n).copied().unwrap_or(false) {
+                continue;
+            }
+        }
+        defs.push((name_hash(s.name), s.name, i as u32));
+    }
+    let globals = Names::new(defs).map_err(|n| Error::DuplicateSymbol(n.to_string()))?;
+    let mut canon: Vec<u32> = (0..symbols.len() as u32).collect();
+    for (s, c) in symbols.iter().zip(canon.iter_mut()) {
+        if let SymDef::Section(n) = s.def {
+            if s.is_global() && discarded.get(n).copied().unwrap_or(false) {
+                if let Some(&k) = globals.get(s.name) {
+                    *c = k;
+                }
+            }
+        }
+    }
+    Ok((globals, canon))
+}
+
+/// Decode and validate the relocations against loaded sections.
+#[inline(never)]
+fn read_relocs<'a>(
+    file: &ElfBytes<'a, LittleEndian>,
+    shdrs: &SectionHeaderTable<'a, LittleEndian>,
+    hdrs: Shdrs<'a>,
+    sections: &[Section<'a>],
+    symbols: &[Symbol<'a>],
+    canon: &[u32],
+    symtab_index: Option<usize>,
+) -> Result<(Vec<RelocSection>, usize), Error> {
+    // --- relocations ---
+    let mut relocs = Vec::new();
+    let mut num_relocs = 0usize;
+    for (ri, h) in hdrs.iter().enumerate() {
+        if h.sh_type != abi::SHT_RELA && h.sh_type != abi::SHT_REL {
+            continue;
+        }
+        let rname = sections.get(ri).map(|s| s.name).unwrap_or("");
+        let target = h.info as usize;
+        let tsec = sections
+            .get(target)
+            .filter(|_| target != 0)
+            .ok_or_else(|| sec_err(ri, rname, "bad relocation target section"))?;
+        if tsec.region.is_none() {
+            continue; // non-alloc, discarded, or .modinfo/.modexports: skipped
+        }
+        if h.sh_type == abi::SHT_REL {
+            return Err(Error::Unsupported(
+                "SHT_REL relocations (AArch64 uses RELA)",
+            ));
+        }
+        if Some(h.link as usize) != symtab_index {
+            return Err(sec_err(
+                ri,
+                rname,
+                "relocations do not link to the symbol table",
+            ));
+        }
+        if h.entsize != RELA_SIZE || h.size % RELA_SIZE != 0 {
+            return Err(sec_err(ri, rname, "bad relocation entry size"));
+        }
+        if tsec.sh_type == abi::SHT_NOBITS {
+            return Err(sec_err(ri, rname, "relocations against a NOBITS section"));
+        }
+        let data = if h.flags & SHF_COMPRESSED != 0 {
+            // Rare and always rejected below; keep the elf crate's exact behaviour.
+            file.section_data(&shdrs.get(ri)?)?.0
+        } else {
+            sections.get(ri).map(|s| s.data).unwrap_or(&[])
+        };
+        let mut relas = Vec::with_capacity((h.size / RELA_SIZE) as usize);
+        for ent in data.chunks_exact(RELA_SIZE as usize) {
+            let info = le64(ent, 8);
+            let r = Rela {
+                offset: le64(ent, 0),
+                rtype: info as u32,
+                sym: (info >> 32) as u32,
+                addend: le64(ent, 16) as i64,
+            };
+            let bad = |reason| Error::BadRelocation {
+                rtype: r.rtype,
+                section: tsec.name.to_string(),
+                offset: r.offset,
+                reason,
+            };
+            let width = reloc::place_size(r.rtype).ok_or_else(|| Error::Reloc {
+                rtype: r.rtype,
+                symbol: symbols
+                    .get(r.sym as usize)
+                    .map(|s| s.name.to_string())
+                    .unwrap_or_default(),
+                section: tsec.name.to_string(),
+                offset: r.offset,
+                kind: reloc::RelocError::Unsupported,
+            })?;
+            let end = r.offset.checked_add(width as u64);
+            if end.is_none_or(|e| e > tsec.size) {
+                return Err(bad("place lies outside the section"));
+            }
+            let sym = symbols
+                .get(r.sym as usize)
+                .ok_or_else(|| bad("bad symbol index"))?;
+            if let SymDef::Section(n) = sym.def {
+                let placed = sections.get(n).is_some_and(|s| s.region.is_some());
+                let redirected = canon.get(r.sym as usize) != Some(&r.sym);
+                if !placed && !redirected {
+                    return Err(bad("refers to a symbol in a section that is not loaded"));
+                }
+            }
+            relas.push(r);
+        }
+        if relas.len() as u64 != h.size / RELA_SIZE {
+            return Err(sec_err(ri, rname, "truncated relocation table"));
+        }
+        num_relocs += relas.len();
+        relocs.push(RelocSection { target, relas });
+    }
+    Ok((relocs, num_relocs))
 }
