@@ -212,40 +212,68 @@ fn nul_position(b: &[u8]) -> Option<usize> {
         .map(|p| at + p)
 }
 
-/// True if the byte ranges `[start, end)` (non-empty, inside `0..file_len`) are pairwise
-/// disjoint, checked in O(file_len / 64 + n) with a bitmap of the file. `false` also when the
-/// check cannot be made (then the caller falls back to sorting).
-fn disjoint(ranges: &[(u64, u64, usize)], file_len: u64) -> bool {
-    let Ok(words) = usize::try_from(file_len.div_ceil(64)) else {
-        return false;
-    };
-    let mut bits = vec![0u64; words];
-    for &(start, end, _) in ranges {
-        if start >= end || end > file_len {
-            return false;
+/// True if the non-empty ranges `[start, end)` are shown pairwise disjoint cheaply. Objects
+/// lay sections out in a few runs of ascending offsets (contents, relocations, ...): split the
+/// ranges greedily into at most `CHAINS` runs with ascending starts, merge the runs in start
+/// order and compare neighbours. `false` means an overlap or too many runs; the caller then
+/// sorts, which also finds the overlap to report.
+fn disjoint(ranges: &[(u64, u64, usize)]) -> bool {
+    const CHAINS: usize = 8;
+    const NONE: u8 = u8::MAX;
+    let mut tails = [0u64; CHAINS];
+    let mut used = 0usize;
+    let mut chain = vec![NONE; ranges.len()];
+    for (&(s, _, _), c) in ranges.iter().zip(chain.iter_mut()) {
+        // Best fit: the run whose last start is the largest one not above `s`.
+        let mut best: Option<(usize, u64)> = None;
+        for (k, &t) in tails.iter().enumerate().take(used) {
+            if t <= s && best.is_none_or(|(_, bt)| bt < t) {
+                best = Some((k, t));
+            }
         }
-        let (Ok(mut s), Ok(e)) = (usize::try_from(start), usize::try_from(end)) else {
+        let k = match best {
+            Some((k, _)) => k,
+            None if used < CHAINS => {
+                used += 1;
+                used - 1
+            }
+            None => return false,
+        };
+        if let Some(t) = tails.get_mut(k) {
+            *t = s;
+        }
+        *c = k as u8;
+    }
+    // Merge: `next[k]` is the index of run k's next range (ranges.len() when exhausted).
+    let mut next = [0usize; CHAINS];
+    let mut prev_end = 0u64;
+    loop {
+        let mut best: Option<(usize, u64)> = None;
+        for (k, n) in next.iter_mut().enumerate().take(used) {
+            while chain.get(*n).is_some_and(|&c| usize::from(c) != k) {
+                *n += 1;
+            }
+            if let Some(&(s, _, _)) = ranges.get(*n) {
+                if best.is_none_or(|(_, bs)| s < bs) {
+                    best = Some((k, s));
+                }
+            }
+        }
+        let Some((k, s)) = best else {
+            return true;
+        };
+        let Some(n) = next.get_mut(k) else {
             return false;
         };
-        while s < e {
-            let bit = s % 64;
-            let n = (e - s).min(64 - bit);
-            let mask = if n == 64 {
-                u64::MAX
-            } else {
-                ((1u64 << n) - 1) << bit
-            };
-            let Some(w) = bits.get_mut(s / 64) else {
-                return false;
-            };
-            if *w & mask != 0 {
-                return false;
-            }
-            *w |= mask;
-            s += n;
+        let Some(&(_, e, _)) = ranges.get(*n) else {
+            return false;
+        };
+        if s < prev_end {
+            return false;
         }
+        prev_end = e;
+        *n += 1;
     }
-    true
 }
 
 /// The fields of an ELF64 section header this crate uses.
@@ -339,26 +367,47 @@ fn name_hash(s: &str) -> u64 {
     for c in &mut chunks {
         h = (h.rotate_left(5) ^ le64(c, 0)).wrapping_mul(K);
     }
-    let mut tail = [0u8; 8];
-    for (d, s) in tail.iter_mut().zip(chunks.remainder()) {
-        *d = *s;
-    }
-    (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K)
+    let rest = chunks.remainder();
+    let tail = match rest.len() {
+        0 => 0,
+        n @ 1..=3 => {
+            let last = rest.get(n - 1).copied().unwrap_or(0);
+            let first = rest.first().copied().unwrap_or(0);
+            let mid = rest.get(n / 2).copied().unwrap_or(0);
+            u64::from(first) | u64::from(mid) << 8 | u64::from(last) << 16
+        }
+        n => u64::from(le32(rest, 0)) | u64::from(le32(rest, n - 4)) << 32,
+    };
+    (h.rotate_left(5) ^ tail).wrapping_mul(K)
 }
+
+/// Output of [`read_symbols`].
+struct SymbolTable<'a> {
+    symbols: Vec<Symbol<'a>>,
+    /// Named global definitions (candidates for the global table).
+    defs: Vec<NameEntry<'a>>,
+    /// Per symbol: the defining section's index, or [`NO_SECTION`].
+    sym_sec: Vec<u32>,
+}
+
+const NO_SECTION: u32 = u32::MAX;
+
+/// `(name_hash(name), name, index)`.
+type NameEntry<'a> = (u64, &'a str, u32);
 
 /// An immutable name → symbol index map: entries sorted by (hash, name), looked up by binary
 /// search. Building it is O(n log n) with mostly integer comparisons, and no per-entry
 /// allocation.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Names<'a> {
-    entries: Vec<(u64, &'a str, u32)>,
+    entries: Vec<NameEntry<'a>>,
 }
 
 impl<'a> Names<'a> {
     /// Build from `(name_hash(name), name, index)` entries in any order. A name given twice
     /// is an error; the one reported is the name whose second occurrence has the lowest
     /// index (what inserting them one by one in index order would report first).
-    fn new(mut entries: Vec<(u64, &'a str, u32)>) -> Result<Self, &'a str> {
+    fn new(mut entries: Vec<NameEntry<'a>>) -> Result<Self, &'a str> {
         entries.sort_unstable();
         let mut dup: Option<(u32, &'a str)> = None;
         for w in entries.windows(2) {
@@ -451,15 +500,20 @@ impl<'a> Object<'a> {
                 symtab_index = Some(s.index);
             }
         }
-        let symbols = read_symbols(&sections, hdrs, symtab_index)?;
+        let SymbolTable {
+            symbols,
+            defs,
+            sym_sec,
+        } = read_symbols(&sections, hdrs, symtab_index)?;
         let discarded = comdat_groups(&mut sections, hdrs, &symbols, symtab_index)?;
-        let (globals, canon) = global_table(&symbols, &discarded)?;
+        let (globals, canon) = global_table(&symbols, defs, &discarded)?;
         let (relocs, num_relocs) = read_relocs(
             &file,
             &shdrs,
             hdrs,
             &sections,
             &symbols,
+            &sym_sec,
             &canon,
             symtab_index,
         )?;
@@ -610,7 +664,7 @@ fn read_sections<'a>(
     }
     // Fast path: mark every range in a bitmap of the file. Only if that finds a collision
     // (or cannot run) sort the ranges to report the overlap exactly as before.
-    if !disjoint(&ranges, file_len) {
+    if !disjoint(&ranges) {
         ranges.sort_unstable();
         for w in ranges.windows(2) {
             if let [a, b] = w {
@@ -741,9 +795,14 @@ fn read_symbols<'a>(
     sections: &[Section<'a>],
     hdrs: Shdrs<'a>,
     symtab_index: Option<usize>,
-) -> Result<Vec<Symbol<'a>>, Error> {
+) -> Result<SymbolTable<'a>, Error> {
     let shnum = hdrs.len();
     let mut symbols = Vec::new();
+    // Section index of each symbol's definition (NO_SECTION if none), compact for the
+    // relocation checks.
+    let mut sym_sec: Vec<u32> = Vec::new();
+    // Candidate global definitions, hashed while the name is in cache.
+    let mut defs: Vec<NameEntry<'a>> = Vec::new();
     if let Some(si) = symtab_index {
         let h = hdrs.get(si).ok_or(Error::BadHeader("section table"))?;
         let sname = sections.get(si).map(|s| s.name).unwrap_or("");
@@ -761,6 +820,7 @@ fn read_symbols<'a>(
         let str_data = sections.get(h.link as usize).map(|s| s.data).unwrap_or(&[]);
         let strtab = StrTab::new(str_data);
         symbols.reserve_exact(sym_data.len() / SYM_SIZE as usize);
+        sym_sec.reserve_exact(sym_data.len() / SYM_SIZE as usize);
         for (i, ent) in sym_data.chunks_exact(SYM_SIZE as usize).enumerate() {
             let st_name = le32(ent, 0);
             let st_info = ent.get(4).copied().unwrap_or(0);
@@ -835,6 +895,13 @@ fn read_symbols<'a>(
                 }
                 _ => {}
             }
+            if bind != abi::STB_LOCAL && def != SymDef::Undefined && !name.is_empty() {
+                defs.push((name_hash(name), name, i as u32));
+            }
+            sym_sec.push(match def {
+                SymDef::Section(n) => n as u32,
+                _ => NO_SECTION,
+            });
             symbols.push(Symbol {
                 name,
                 value: st_value,
@@ -845,7 +912,11 @@ fn read_symbols<'a>(
             });
         }
     }
-    Ok(symbols)
+    Ok(SymbolTable {
+        symbols,
+        defs,
+        sym_sec,
+    })
 }
 
 /// Validate section groups and discard the members of repeated COMDAT groups. Returns
@@ -930,23 +1001,23 @@ fn comdat_groups<'a>(
 #[inline(never)]
 fn global_table<'a>(
     symbols: &[Symbol<'a>],
+    mut defs: Vec<NameEntry<'a>>,
     discarded: &[bool],
 ) -> Result<(Names<'a>, Vec<u32>), Error> {
     // --- global symbol table: unique definitions, COMDAT duplicates map to kept copy ---
-    let mut defs: Vec<(u64, &'a str, u32)> = Vec::new();
-    for (i, s) in symbols.iter().enumerate() {
-        if !s.is_global() || s.def == SymDef::Undefined || s.name.is_empty() {
-            continue;
-        }
-        if let SymDef::Section(n) = s.def {
-            if discarded.get(n).copied().unwrap_or(false) {
-                continue;
-            }
-        }
-        defs.push((name_hash(s.name), s.name, i as u32));
+    // `defs` holds every defined global with a name; drop those in discarded sections.
+    let any_discarded = discarded.contains(&true);
+    if any_discarded {
+        defs.retain(|&(_, _, i)| match symbols.get(i as usize).map(|s| s.def) {
+            Some(SymDef::Section(n)) => !discarded.get(n).copied().unwrap_or(false),
+            _ => true,
+        });
     }
     let globals = Names::new(defs).map_err(|n| Error::DuplicateSymbol(n.to_string()))?;
     let mut canon: Vec<u32> = (0..symbols.len() as u32).collect();
+    if !any_discarded {
+        return Ok((globals, canon));
+    }
     for (s, c) in symbols.iter().zip(canon.iter_mut()) {
         if let SymDef::Section(n) = s.def {
             if s.is_global() && discarded.get(n).copied().unwrap_or(false) {
@@ -967,12 +1038,16 @@ fn read_relocs<'a>(
     hdrs: Shdrs<'a>,
     sections: &[Section<'a>],
     symbols: &[Symbol<'a>],
+    sym_sec: &[u32],
     canon: &[u32],
     symtab_index: Option<usize>,
 ) -> Result<(Vec<RelocSection>, usize), Error> {
     // --- relocations ---
     let mut relocs = Vec::new();
     let mut num_relocs = 0usize;
+    // Which sections are loaded (computed on first use): with `sym_sec` and `canon`, small
+    // tables instead of random reads of the symbols and sections per relocation.
+    let mut loaded: Vec<bool> = Vec::new();
     for (ri, h) in hdrs.iter().enumerate() {
         if h.sh_type != abi::SHT_RELA && h.sh_type != abi::SHT_REL {
             continue;
@@ -1010,6 +1085,9 @@ fn read_relocs<'a>(
         } else {
             sections.get(ri).map(|s| s.data).unwrap_or(&[])
         };
+        if loaded.is_empty() {
+            loaded = sections.iter().map(|s| s.region.is_some()).collect();
+        }
         let mut relas = Vec::with_capacity((h.size / RELA_SIZE) as usize);
         for ent in data.chunks_exact(RELA_SIZE as usize) {
             let info = le64(ent, 8);
@@ -1039,11 +1117,11 @@ fn read_relocs<'a>(
             if end.is_none_or(|e| e > tsec.size) {
                 return Err(bad("place lies outside the section"));
             }
-            let sym = symbols
+            let n = *sym_sec
                 .get(r.sym as usize)
                 .ok_or_else(|| bad("bad symbol index"))?;
-            if let SymDef::Section(n) = sym.def {
-                let placed = sections.get(n).is_some_and(|s| s.region.is_some());
+            if n != NO_SECTION {
+                let placed = loaded.get(n as usize) == Some(&true);
                 let redirected = canon.get(r.sym as usize) != Some(&r.sym);
                 if !placed && !redirected {
                     return Err(bad("refers to a symbol in a section that is not loaded"));

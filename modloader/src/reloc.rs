@@ -174,7 +174,16 @@ pub fn place_size(rtype: u32) -> Option<usize> {
         R_AARCH64_NONE | R_AARCH64_NONE_256 => Some(0),
         R_AARCH64_ABS64 | R_AARCH64_PREL64 => Some(8),
         R_AARCH64_ABS16 | R_AARCH64_PREL16 => Some(2),
-        _ if name(rtype).is_some() => Some(4),
+        // Every other named type patches one instruction or word (no call to `name`: this
+        // runs once per relocation while parsing).
+        R_AARCH64_ABS32
+        | R_AARCH64_PREL32
+        | R_AARCH64_MOVW_UABS_G0..=R_AARCH64_CONDBR19
+        | R_AARCH64_JUMP26..=R_AARCH64_MOVW_PREL_G3
+        | R_AARCH64_LDST128_ABS_LO12_NC
+        | R_AARCH64_GOT_LD_PREL19
+        | R_AARCH64_ADR_GOT_PAGE
+        | R_AARCH64_LD64_GOT_LO12_NC => Some(4),
         _ => None,
     }
 }
@@ -466,6 +475,14 @@ mod tests {
         }
         assert_eq!(name(281), None);
         assert_eq!(place_size(1000), None);
+    }
+
+    #[test]
+    fn place_size_exactly_for_named_types() {
+        for t in 0..2048 {
+            assert_eq!(place_size(t).is_some(), name(t).is_some(), "{t}");
+        }
+        assert_eq!(place_size(u32::MAX), None);
     }
 
     #[test]
