@@ -508,8 +508,7 @@ impl<'a> Object<'a> {
         let discarded = comdat_groups(&mut sections, hdrs, &symbols, symtab_index)?;
         let (globals, canon) = global_table(&symbols, defs, &discarded)?;
         let (relocs, num_relocs) = read_relocs(
-            &file,
-            &shdrs,
+            (&file, &shdrs),
             hdrs,
             &sections,
             &symbols,
@@ -1033,8 +1032,10 @@ fn global_table<'a>(
 /// Decode and validate the relocations against loaded sections.
 #[inline(never)]
 fn read_relocs<'a>(
-    file: &ElfBytes<'a, LittleEndian>,
-    shdrs: &SectionHeaderTable<'a, LittleEndian>,
+    (file, shdrs): (
+        &ElfBytes<'a, LittleEndian>,
+        &SectionHeaderTable<'a, LittleEndian>,
+    ),
     hdrs: Shdrs<'a>,
     sections: &[Section<'a>],
     symbols: &[Symbol<'a>],
