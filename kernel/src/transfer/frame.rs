@@ -5,6 +5,9 @@
 //! 0xA5 | kind u8 | seq u32 LE | len u16 LE | payload[len] | CRC-32 LE of kind..payload
 //! ```
 //!
+//! Data chunks carry their index in `seq`; the receiver keeps chunks that arrive out of
+//! order and reports gaps (selective repeat), so a damaged frame costs one resend.
+//!
 //! [`Decoder`] finds frames in a byte stream that may carry garbage, lost, duplicated or
 //! corrupted bytes: a frame counts only when its CRC matches, and after a bad frame the
 //! search resumes one byte after the bad frame's sync byte, so a good frame that started
@@ -20,6 +23,8 @@ pub const HEADER: usize = 8;
 pub const MAX_FRAME: usize = HEADER + MAX_PAYLOAD + 4;
 /// Data bytes per `Data` frame (the last one may be shorter).
 pub const CHUNK: usize = 1024;
+/// Most missing chunks listed in one `Ack`.
+pub const MAX_MISSING: usize = 64;
 /// Protocol version carried in `Hello`.
 pub const VERSION: u8 = 1;
 /// `Hello` flag: the stream is zlib-wrapped DEFLATE of the file.
@@ -52,9 +57,10 @@ pub enum Kind {
     NoFile = 0x06,
     /// Kernel accepts a `Hello`; payload: window (u16 LE) in chunks.
     Accept = 0x81,
-    /// Everything before chunk `seq` arrived.
+    /// Everything before chunk `seq` arrived; the payload lists (u32 LE each, at most
+    /// [`MAX_MISSING`]) chunks after `seq` that are missing and should be resent.
     Ack = 0x82,
-    /// Chunk `seq` is missing: resend from there.
+    /// Reserved (kx/1 reports gaps in `Ack`).
     Nak = 0x83,
     /// The whole file arrived and its digest matched.
     Done = 0x84,

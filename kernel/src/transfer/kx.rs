@@ -1,7 +1,9 @@
-//! kx/1 receiver: go-back-N with cumulative acks, a NAK on the first gap, idle re-acks,
-//! DEFLATE decompression and a whole-file CRC-32 before anything is handed on.
+//! kx/1 receiver: selective repeat over a sliding window. Chunks land at their offset in a
+//! preallocated stream buffer in any order; `Ack` carries the first missing chunk and a
+//! list of later gaps; silence triggers a re-ack. The stream is decompressed and the
+//! whole-file CRC-32 checked before anything is handed on.
 
-use super::frame::{self, Decoder, Hello, Kind, CHUNK};
+use super::frame::{self, Decoder, Hello, Kind, CHUNK, MAX_MISSING};
 use super::{console, now, send_frame, Error, Options, Protocol, Received};
 use alloc::format;
 use alloc::string::String;
@@ -13,8 +15,8 @@ pub const WINDOW: u16 = 24;
 const ACK_EVERY: u32 = 4;
 /// Re-acknowledge after this much silence.
 const IDLE_US: u64 = 300_000;
-/// Give up after this much silence.
-const DEAD_US: u64 = 10_000_000;
+/// Give up after this long without a new chunk.
+const STUCK_US: u64 = 15_000_000;
 /// How long the verdict is repeated while waiting for the host's `Bye`.
 const LINGER_US: u64 = 1_000_000;
 
@@ -25,6 +27,35 @@ fn fail(e: Error) -> Error {
 
 fn accept() {
     send_frame(Kind::Accept, 0, &WINDOW.to_le_bytes());
+}
+
+/// Receive state: which chunks arrived.
+struct Window {
+    have: Vec<bool>,
+    /// First missing chunk.
+    expected: u32,
+    /// Highest chunk seen + 1.
+    seen: u32,
+    /// Gaps below this were already reported since the last re-ack.
+    reported: u32,
+}
+
+impl Window {
+    /// Sends `Ack(expected)` with the missing chunks in `[from, to)`.
+    fn ack(&self, from: u32, to: u32) {
+        let mut p = [0u8; 4 * MAX_MISSING];
+        let mut n = 0;
+        for c in from.max(self.expected)..to.min(self.have.len() as u32) {
+            if n == MAX_MISSING {
+                break;
+            }
+            if !self.have[c as usize] {
+                p[4 * n..4 * n + 4].copy_from_slice(&c.to_le_bytes());
+                n += 1;
+            }
+        }
+        send_frame(Kind::Ack, self.expected, &p[..4 * n]);
+    }
 }
 
 /// Receives the transfer `hello` announced (the frame is already consumed from `dec`).
@@ -47,33 +78,48 @@ pub fn receive(
     }
     // DEFLATE never grows data by more than a few bytes per 16 KiB block.
     let stream_limit = opts.limit + opts.limit / 256 + 64;
-    if hello.stream_len as usize > stream_limit || (!compressed && hello.stream_len != hello.size) {
+    if hello.stream_len as usize > stream_limit || (!compressed && hello.stream_len != hello.size)
+    {
         return Err(fail(Error::Protocol("stream length does not fit the size")));
     }
     let chunks = hello.chunks();
     let stream_len = hello.stream_len as usize;
     let mut stream: Vec<u8> = Vec::new();
-    if stream.try_reserve_exact(stream_len).is_err() {
+    let mut have: Vec<bool> = Vec::new();
+    if stream.try_reserve_exact(stream_len).is_err()
+        || have.try_reserve_exact(chunks as usize).is_err()
+    {
         return Err(fail(Error::NoMemory(stream_len)));
     }
+    stream.resize(stream_len, 0);
+    have.resize(chunks as usize, false);
+    let mut w = Window {
+        have,
+        expected: 0,
+        seen: 0,
+        reported: 0,
+    };
     accept();
-    let mut expected: u32 = 0;
-    let mut nak_for: Option<u32> = None;
     let mut last_byte = now();
+    let mut last_new = now();
     let mut wire = frame::HEADER as u64 + 4 + frame::Hello::LEN as u64;
     let mut retries = 0u32;
     let mut dups = 0u32;
     let mut verdict: Option<Result<Vec<u8>, Error>> = None;
     while verdict.is_none() {
+        if now().saturating_sub(last_new) > STUCK_US {
+            return Err(fail(Error::TooManyErrors));
+        }
         let Some(b) = console::getc_timeout(IDLE_US) else {
-            if now().saturating_sub(last_byte) > DEAD_US {
+            if now().saturating_sub(last_byte) > STUCK_US {
                 return Err(fail(Error::Timeout));
             }
-            if expected == 0 {
+            if w.expected == 0 && w.seen == 0 {
                 accept();
             }
-            send_frame(Kind::Ack, expected, &[]);
-            nak_for = None;
+            // Report every gap again.
+            w.ack(w.expected, w.seen);
+            w.reported = w.seen;
             continue;
         };
         last_byte = now();
@@ -81,43 +127,50 @@ pub fn receive(
         dec.push(b);
         while let Some((kind, seq, payload)) = dec.poll() {
             match kind {
-                Kind::Hello if expected == 0 => accept(),
-                Kind::Data if seq == expected && seq < chunks => {
-                    let want = if seq + 1 == chunks {
-                        stream_len - seq as usize * CHUNK
-                    } else {
-                        CHUNK
-                    };
+                Kind::Hello if w.expected == 0 && w.seen == 0 => accept(),
+                Kind::Data if seq < chunks => {
+                    let off = seq as usize * CHUNK;
+                    let want = (stream_len - off).min(CHUNK);
                     if payload.len() != want {
                         return Err(fail(Error::Protocol("data frame of the wrong length")));
                     }
-                    stream.extend_from_slice(payload);
-                    expected += 1;
-                    nak_for = None;
-                    if expected % ACK_EVERY == 0 || expected == chunks {
-                        send_frame(Kind::Ack, expected, &[]);
+                    if w.have[seq as usize] {
+                        dups += 1;
+                        if dups % 8 == 0 {
+                            w.ack(w.expected, w.seen);
+                        }
+                        continue;
+                    }
+                    stream[off..off + want].copy_from_slice(payload);
+                    w.have[seq as usize] = true;
+                    last_new = now();
+                    let before = w.expected;
+                    while w.expected < chunks && w.have[w.expected as usize] {
+                        w.expected += 1;
+                    }
+                    if seq >= w.seen {
+                        // A gap between what we had seen and this chunk: report it once.
+                        if seq > w.seen.max(w.expected) && seq > w.reported {
+                            retries += 1;
+                            w.ack(w.reported.max(w.expected), seq);
+                            w.reported = seq;
+                        }
+                        w.seen = seq + 1;
+                    }
+                    if w.expected == chunks
+                        || w.expected / ACK_EVERY != before / ACK_EVERY
+                    {
+                        w.ack(w.expected, w.expected);
                     }
                 }
-                Kind::Data if seq > expected && seq < chunks => {
-                    if nak_for != Some(expected) {
-                        retries += 1;
-                        send_frame(Kind::Nak, expected, &[]);
-                        nak_for = Some(expected);
-                    }
-                }
-                Kind::Data => {
-                    dups += 1;
-                    if dups % 8 == 0 {
-                        send_frame(Kind::Ack, expected, &[]);
-                    }
-                }
-                Kind::End if expected == chunks => {
+                Kind::End if w.expected == chunks => {
                     verdict = Some(verify(&hello, compressed, core::mem::take(&mut stream)));
                     break;
                 }
                 Kind::End => {
-                    send_frame(Kind::Nak, expected, &[]);
-                    nak_for = Some(expected);
+                    w.ack(w.expected, chunks);
+                    w.reported = chunks;
+                    w.seen = chunks;
                 }
                 Kind::Abort => {
                     return Err(Error::SenderAborted(
@@ -128,6 +181,7 @@ pub fn receive(
             }
         }
     }
+    drop(w);
     let elapsed_us = now().saturating_sub(t0);
     let verdict = verdict.unwrap_or(Err(Error::Timeout));
     let say = |v: &Result<Vec<u8>, Error>| match v {

@@ -137,11 +137,10 @@ pub fn receive(block: &mut BlockBuf, opts: &Options, t0: u64) -> Result<Received
         }
         send(ACK);
         send(b'C');
-        let (got, n_wire, n_retries) = receive_file(block, &mut data, first.is_none(), opts)?;
+        let (n_wire, n_retries) = receive_file(block, &mut data, first.is_none(), opts)?;
         wire += n_wire;
         retries += n_retries;
-        let _ = got;
-        if let Some(s) = size {
+        if let Some(s) = size.filter(|_| first.is_none()) {
             if (data.len() as u64) < s {
                 cancel();
                 return Err(Error::Protocol("file shorter than its header says"));
@@ -185,7 +184,7 @@ fn receive_file(
     data: &mut Vec<u8>,
     keep: bool,
     opts: &Options,
-) -> Result<(usize, u64, u32), Error> {
+) -> Result<(u64, u32), Error> {
     let mut expected: u8 = 1;
     let mut errors = 0u32;
     let mut retries = 0u32;
@@ -257,7 +256,7 @@ fn receive_file(
             }
             EOT => {
                 send(ACK);
-                return Ok((data.len(), wire, retries));
+                return Ok((wire, retries));
             }
             CAN => {
                 if console::getc_timeout(BYTE_US) == Some(CAN) {

@@ -1,5 +1,5 @@
 //! The kx/1 sender (see `kernel/src/transfer/frame.rs` for the wire format): a sliding
-//! window of 1 KiB chunks, go-back-N on a NAK or when acks stop, compression with
+//! window of 1 KiB chunks with selective repeat of the chunks the kernel reports missing, compression with
 //! DEFLATE (zlib wrapper), and a whole-file CRC-32 that the kernel checks before use.
 
 use crate::frame::{self, Decoder, Hello, Kind, CHUNK};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 /// Without acknowledged progress for this long, resend from the first unacknowledged chunk.
 const RTO: Duration = Duration::from_millis(1000);
 /// Give up after this many timeouts in a row.
-const MAX_TIMEOUTS: u32 = 15;
+const MAX_TIMEOUTS: u32 = 10;
 
 /// Why an upload failed.
 #[derive(Debug)]
@@ -82,7 +82,7 @@ pub struct Stats {
     pub stream: usize,
     /// Data frames sent, including resends.
     pub frames_sent: u64,
-    /// Go-back events (NAK or timeout).
+    /// Chunks sent again (reported missing, or after a timeout).
     pub rewinds: u32,
     /// From `Hello` to the kernel's verdict.
     pub elapsed: Duration,
@@ -190,13 +190,21 @@ pub fn send(
         return Err(UploadError::NoAnswer);
     }
 
+    // Selective repeat: `base` is the first chunk the kernel lacks; gaps it reports are
+    // queued for resending ahead of new chunks.
     let mut base: u32 = 0;
     let mut next: u32 = 0;
+    let mut resend: std::collections::VecDeque<u32> = Default::default();
+    let mut last_sent: Vec<Option<Instant>> = vec![None; chunks as usize];
     let mut last_progress = Instant::now();
-    let mut last_rewind = Instant::now() - RTO;
     let mut timeouts = 0u32;
     let mut end_sent: Option<Instant> = None;
     let mut out = Vec::with_capacity(64 * 1024);
+    let send_chunk = |c: u32, out: &mut Vec<u8>| {
+        let off = c as usize * CHUNK;
+        let end = (off + CHUNK).min(stream.len());
+        out.extend_from_slice(&frame_bytes(Kind::Data, c, &stream[off..end]));
+    };
     loop {
         if abort.load(Ordering::Relaxed) {
             let a = frame_bytes(Kind::Abort, 0, b"aborted on the host");
@@ -204,16 +212,25 @@ pub fn send(
             w.send(&a)?;
             return Err(UploadError::Aborted);
         }
-        // Fill the window.
         out.clear();
+        // Resends first (a chunk resent very recently is not sent again: its report
+        // crossed the resend), then new chunks inside the window.
+        while let Some(c) = resend.pop_front() {
+            if c < base || last_sent[c as usize].is_some_and(|t| t.elapsed() < RTO / 4) {
+                continue;
+            }
+            send_chunk(c, &mut out);
+            last_sent[c as usize] = Some(Instant::now());
+            stats.frames_sent += 1;
+            stats.rewinds += 1;
+        }
         while next < chunks && next < base + window {
-            let off = next as usize * CHUNK;
-            let end = (off + CHUNK).min(stream.len());
-            out.extend_from_slice(&frame_bytes(Kind::Data, next, &stream[off..end]));
+            send_chunk(next, &mut out);
+            last_sent[next as usize] = Some(Instant::now());
             next += 1;
             stats.frames_sent += 1;
         }
-        if base == chunks && end_sent.is_none_or(|t| t.elapsed() >= RTO / 2) {
+        if next == chunks && end_sent.is_none_or(|t| t.elapsed() >= RTO / 2) {
             out.extend_from_slice(&frame_bytes(Kind::End, chunks, &[]));
             end_sent = Some(Instant::now());
         }
@@ -226,21 +243,18 @@ pub fn send(
             dec.push(b);
             while let Some((kind, seq, payload)) = dec.poll() {
                 match kind {
-                    Kind::Ack if seq > base && seq <= chunks => {
-                        base = seq;
-                        next = next.max(base);
-                        last_progress = Instant::now();
-                        timeouts = 0;
-                        progress((base as u64 * CHUNK as u64).min(total), total);
-                    }
-                    Kind::Nak if seq >= base && seq < next => {
-                        // One rewind per round trip: several NAKs for one gap are common.
-                        if seq != base || last_rewind.elapsed() > Duration::from_millis(200) {
+                    Kind::Ack if seq <= chunks => {
+                        if seq > base {
                             base = seq;
-                            next = seq;
-                            stats.rewinds += 1;
-                            last_rewind = Instant::now();
                             last_progress = Instant::now();
+                            timeouts = 0;
+                            progress((base as u64 * CHUNK as u64).min(total), total);
+                        }
+                        for m in payload.chunks_exact(4) {
+                            let c = u32::from_le_bytes([m[0], m[1], m[2], m[3]]);
+                            if c >= base && c < next {
+                                resend.push_back(c);
+                            }
                         }
                     }
                     Kind::Done | Kind::Fail => {
@@ -268,14 +282,16 @@ pub fn send(
         if last_progress.elapsed() > RTO {
             timeouts += 1;
             if timeouts > MAX_TIMEOUTS {
-                let a = frame_bytes(Kind::Abort, 0, b"the kernel stopped answering");
+                let a = frame_bytes(Kind::Abort, 0, b"no progress; the host gave up");
                 w.send(&a)?;
                 return Err(UploadError::Timeout);
             }
-            next = base;
-            stats.rewinds += 1;
+            // The kernel re-reports its gaps when the line goes quiet; resend the first
+            // missing chunk in case every report was lost.
+            if base < next {
+                resend.push_back(base);
+            }
             last_progress = Instant::now();
-            end_sent = None;
         }
     }
 }
