@@ -227,20 +227,41 @@ fn cmd_run(opts: QemuOpts) -> Result<(), String> {
     deps::ensure_qemu()?;
     let k = build()?;
     let mut q = qemu_from(&opts, k);
-    q.serial = Serial::Terminal;
+    // QEMU's serial port on a unix socket, bridged to this terminal by the host console
+    // (kconsole), which also answers `insmod NAME` from target/modules.
+    let sock = root().join("target/console.sock");
+    let _ = std::fs::remove_file(&sock);
+    q.serial = Serial::UnixSocket(sock.clone());
     if let Some(port) = q.gdb {
         println!("QEMU waits for gdb on port {port}: run `cargo xtask gdb --port {port}` in another terminal.");
     }
-    println!("Booting {} (Ctrl-A X quits QEMU)", q.kernel.display());
-    let status = q
+    println!(
+        "Booting {} (Ctrl-] quits, Ctrl-T uploads a module)",
+        q.kernel.display()
+    );
+    let mut child = q
         .command()
-        .status()
+        .stdin(Stdio::null())
+        .spawn()
         .map_err(|e| format!("cannot start qemu-system-aarch64: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("QEMU exited with {status}"))
-    }
+    let r = kconsole::Link::open(
+        &kconsole::Endpoint::Unix(sock.clone()),
+        Duration::from_secs(10),
+    )
+    .map_err(|e| format!("cannot connect to QEMU's serial socket: {e}"))
+    .and_then(|link| {
+        kconsole::attach::run(
+            link,
+            &kconsole::attach::Settings {
+                module_dir: root().join("target/modules"),
+                compress: true,
+            },
+        )
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&sock);
+    r
 }
 
 /// `cargo fmt --check` and clippy with warnings denied, for host crates and the kernel.
