@@ -1,6 +1,5 @@
 //! Stage 2: plan the image layout (sizes and offsets only, no addresses).
 
-use alloc::collections::BTreeSet;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -205,16 +204,29 @@ impl Object<'_> {
                 _ => false,
             }
         };
-        let mut got = BTreeSet::new();
-        let mut veneers = BTreeSet::new();
+        let mut got = Vec::new();
+        let mut veneers = Vec::new();
         for rs in &self.relocs {
             for r in &rs.relas {
                 let canon = self.canon.get(r.sym as usize).copied().unwrap_or(r.sym);
                 if reloc::is_got(r.rtype) {
-                    got.insert((canon, r.addend));
+                    got.push((canon, r.addend));
                 } else if reloc::is_branch26(r.rtype) && !text_symbol(r.sym) {
-                    veneers.insert((canon, r.addend));
+                    veneers.push((canon, r.addend));
                 }
+            }
+        }
+        // Sorted, unique keys.
+        for keys in [&mut got, &mut veneers] {
+            keys.sort_unstable();
+            keys.dedup();
+        }
+
+        // Loaded sections of each region, in ELF order (one pass over the sections).
+        let mut by_region: [Vec<usize>; 6] = Default::default();
+        for s in &self.sections {
+            if let Some(list) = s.region.and_then(|r| by_region.get_mut(r.idx())) {
+                list.push(s.index);
             }
         }
 
@@ -224,16 +236,14 @@ impl Object<'_> {
         let mut off = 0u64;
 
         let mut place = |region: Region, off: &mut u64, align: &mut u64| -> Result<(), Error> {
-            let mut secs: Vec<usize> = self
-                .sections
-                .iter()
-                .filter(|s| s.region == Some(region))
-                .map(|s| s.index)
-                .collect();
+            let secs = by_region
+                .get_mut(region.idx())
+                .map(core::mem::take)
+                .unwrap_or_default();
             // init/fini arrays in GNU ld's priority order; everything else in ELF order.
-            secs.sort_by_key(|&i| {
-                let s = self.sections.get(i);
-                let pri = s
+            let pri = |i: usize| {
+                self.sections
+                    .get(i)
                     .filter(|s| {
                         matches!(
                             s.sh_type,
@@ -241,9 +251,12 @@ impl Object<'_> {
                         )
                     })
                     .map(|s| crate::object::init_priority(s.name))
-                    .unwrap_or(0);
-                (pri, i)
-            });
+                    .unwrap_or(0)
+            };
+            let mut secs = secs;
+            if secs.iter().any(|&i| pri(i) != 0) {
+                secs.sort_by_key(|&i| (pri(i), i));
+            }
             for i in secs {
                 let Some(s) = self.sections.get(i) else {
                     continue;
@@ -335,8 +348,8 @@ impl Object<'_> {
             regions,
             section_offsets,
             commons,
-            got: got.into_iter().collect(),
-            veneers: veneers.into_iter().collect(),
+            got,
+            veneers,
         })
     }
 }

@@ -382,29 +382,46 @@ impl Object<'_> {
             }
         }
         // Relocations are never stacked on AArch64; refuse overlapping places rather than
-        // silently losing one of them.
-        let mut spans: Vec<(usize, usize, usize)> = patches
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.offset, p.offset + p.patch.width as usize, i))
-            .collect();
-        spans.sort_unstable();
-        for w in spans.windows(2) {
-            if let [a, b] = w {
-                if b.0 < a.1 {
-                    let p = patches.get(b.2).ok_or(Error::LayoutMismatch)?;
-                    return Err(Error::BadRelocation {
-                        rtype: p.rtype,
-                        section: self
-                            .sections
-                            .get(p.section)
-                            .map(|s| s.name.to_string())
-                            .unwrap_or_default(),
-                        offset: p.place,
-                        reason: "another relocation patches overlapping bytes",
-                    });
-                }
-            }
+        // silently losing one of them. Patches usually come out in image order already (then
+        // their index order is the sorted order and no copy is needed).
+        let span = |p: &PendingPatch| (p.offset, p.offset + p.patch.width as usize);
+        let in_order = patches.windows(2).all(|w| match w {
+            [a, b] => span(a) <= span(b),
+            _ => true,
+        });
+        let mut spans: Vec<(usize, usize, usize)> = Vec::new();
+        if !in_order {
+            spans = patches
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.offset, p.offset + p.patch.width as usize, i))
+                .collect();
+            spans.sort_unstable();
+        }
+        let first_overlap = if in_order {
+            patches
+                .windows(2)
+                .position(|w| matches!(w, [a, b] if b.offset < span(a).1))
+                .map(|k| k + 1)
+        } else {
+            spans
+                .windows(2)
+                .find(|w| matches!(w, [a, b] if b.0 < a.1))
+                .and_then(|w| w.get(1))
+                .map(|b| b.2)
+        };
+        if let Some(i) = first_overlap {
+            let p = patches.get(i).ok_or(Error::LayoutMismatch)?;
+            return Err(Error::BadRelocation {
+                rtype: p.rtype,
+                section: self
+                    .sections
+                    .get(p.section)
+                    .map(|s| s.name.to_string())
+                    .unwrap_or_default(),
+                offset: p.place,
+                reason: "another relocation patches overlapping bytes",
+            });
         }
 
         // --- entry points ---
@@ -484,7 +501,9 @@ impl Object<'_> {
         let init_array = read_array(&[abi::SHT_PREINIT_ARRAY, abi::SHT_INIT_ARRAY]);
         let fini_array = read_array(&[abi::SHT_FINI_ARRAY]);
 
-        let mut symbols = Vec::new();
+        // Sort small (address, name, index, region) keys, then build the owned entries once,
+        // in their final order.
+        let mut keys: Vec<(u64, &str, usize, Region)> = Vec::with_capacity(self.symbols.len());
         for (i, s) in self.symbols.iter().enumerate().skip(1) {
             if matches!(s.sym_type, abi::STT_SECTION | abi::STT_FILE)
                 || s.name.is_empty()
@@ -501,16 +520,24 @@ impl Object<'_> {
                 SymDef::Common { .. } => Region::Bss,
                 _ => continue,
             };
+            keys.push((values.get(i).copied().unwrap_or(0), s.name, i, region));
+        }
+        // Stable, like sorting the entries themselves by (address, name).
+        keys.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let mut symbols = Vec::with_capacity(keys.len());
+        for (addr, name, i, region) in keys {
+            let Some(s) = self.symbols.get(i) else {
+                continue;
+            };
             symbols.push(ModuleSymbol {
-                name: s.name.to_string(),
-                addr: values.get(i).copied().unwrap_or(0),
+                name: name.to_string(),
+                addr,
                 size: s.size,
                 is_func: s.sym_type == abi::STT_FUNC
                     || (s.sym_type == abi::STT_NOTYPE && region == Region::Text),
                 is_global: s.is_global(),
             });
         }
-        symbols.sort_by(|a, b| (a.addr, &a.name).cmp(&(b.addr, &b.name)));
 
         let exports = self
             .exports
@@ -521,22 +548,23 @@ impl Object<'_> {
             })
             .collect();
 
-        let mut sections: Vec<PlacedSection> = self
+        let mut placed: Vec<(u64, &crate::object::Section<'_>, Region)> = self
             .sections
             .iter()
-            .filter_map(|s| {
-                let off = layout.section_offset(s.index)?;
-                Some(PlacedSection {
-                    index: s.index,
-                    name: s.name.to_string(),
-                    addr: base + off,
-                    size: s.size,
-                    image_offset: off,
-                    region: s.region?,
-                })
+            .filter_map(|s| Some((layout.section_offset(s.index)?, s, s.region?)))
+            .collect();
+        placed.sort_by_key(|p| p.0);
+        let sections: Vec<PlacedSection> = placed
+            .into_iter()
+            .map(|(off, s, region)| PlacedSection {
+                index: s.index,
+                name: s.name.to_string(),
+                addr: base + off,
+                size: s.size,
+                image_offset: off,
+                region,
             })
             .collect();
-        sections.sort_by_key(|s| s.image_offset);
 
         let regions = Region::ALL
             .iter()
