@@ -181,7 +181,8 @@ pub fn run(boots: usize, only: &[String]) -> Result<(), String> {
         println!();
     }
     if want("serial") {
-        // Serial transfer figures (issue: loading modules over the serial line) go here.
+        crate::serial_bench::run()?;
+        println!();
     }
     Ok(())
 }

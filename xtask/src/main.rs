@@ -7,6 +7,7 @@ mod bench;
 mod deps;
 mod modbench;
 mod modules;
+mod serial_bench;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use qemu_harness::{GicVersion, Qemu, Serial};
@@ -80,7 +81,7 @@ enum Cmd {
         /// Boots per boot-time measurement.
         #[arg(long, default_value_t = 11)]
         boots: usize,
-        /// Run only these parts (boot, kallsyms, modules); default all.
+        /// Run only these parts (boot, kallsyms, modules, serial); default all.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
