@@ -78,8 +78,7 @@ pub fn receive(
     }
     // DEFLATE never grows data by more than a few bytes per 16 KiB block.
     let stream_limit = opts.limit + opts.limit / 256 + 64;
-    if hello.stream_len as usize > stream_limit || (!compressed && hello.stream_len != hello.size)
-    {
+    if hello.stream_len as usize > stream_limit || (!compressed && hello.stream_len != hello.size) {
         return Err(fail(Error::Protocol("stream length does not fit the size")));
     }
     let chunks = hello.chunks();
@@ -136,7 +135,7 @@ pub fn receive(
                     }
                     if w.have[seq as usize] {
                         dups += 1;
-                        if dups % 8 == 0 {
+                        if dups.is_multiple_of(8) {
                             w.ack(w.expected, w.seen);
                         }
                         continue;
@@ -157,9 +156,7 @@ pub fn receive(
                         }
                         w.seen = seq + 1;
                     }
-                    if w.expected == chunks
-                        || w.expected / ACK_EVERY != before / ACK_EVERY
-                    {
+                    if w.expected == chunks || w.expected / ACK_EVERY != before / ACK_EVERY {
                         w.ack(w.expected, w.expected);
                     }
                 }

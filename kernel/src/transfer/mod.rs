@@ -275,7 +275,7 @@ pub fn rxbench(args: &[&str]) -> Result<(), String> {
         match console::getc_timeout(1_000_000) {
             Some(_) => {
                 got += 1;
-                if got % 1024 == 0 {
+                if got.is_multiple_of(1024) {
                     t_last = now();
                 }
             }

@@ -245,10 +245,8 @@ fn local_upload(
                             say(o, "upload cancelled");
                             return;
                         }
-                        0x7f | 0x08 => {
-                            if line.pop().is_some() {
-                                let _ = write!(o, "\x08 \x08");
-                            }
+                        0x7f | 0x08 if line.pop().is_some() => {
+                            let _ = write!(o, "\x08 \x08");
                         }
                         b if b.is_ascii_graphic() || b == b' ' => {
                             line.push(b);
@@ -345,11 +343,7 @@ fn upload(
     let size = data.len() as u64;
     let r = kx::send(&mut w, name, data, &opts, &abort, &mut |done, total| {
         // Show file bytes: scale the stream position.
-        pb.set_position(if total == 0 {
-            size
-        } else {
-            done * size / total
-        });
+        pb.set_position((done * size).checked_div(total).unwrap_or(size));
     });
     pb.finish_and_clear();
     match r {

@@ -80,7 +80,7 @@ fn upload(
         params,
         &opts,
         &abort,
-        &mut |d, t| pb.set_position(if t == 0 { size } else { d * size / t }),
+        &mut |d, t| pb.set_position((d * size).checked_div(t).unwrap_or(size)),
     );
     pb.finish_and_clear();
     match r {
