@@ -59,7 +59,7 @@ pub fn names() -> Vec<String> {
 }
 
 /// Space reserved for the archive.
-pub const RESERVED: usize = 2 << 20;
+pub const RESERVED: usize = 1 << 20;
 
 #[link_section = ".kmodules"]
 #[used]
