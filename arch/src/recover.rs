@@ -77,9 +77,10 @@ extern "C" fn trampoline<F: FnMut()>(arg: *mut u8) {
 ///
 /// `jb` must stay registered (by the caller's policy) only while this call runs.
 pub fn catch<F: FnMut()>(jb: &mut JumpBuf, mut f: F) -> u64 {
-    // SAFETY: `__recover_catch` saves callee-saved state into `jb`, calls the trampoline with
-    // a pointer to `f` (valid for the call), and returns normally or via `__recover_longjmp`,
-    // which restores exactly the state saved here, i.e. a normal return from this call.
+    // `__recover_catch` saves callee-saved state into `jb`, calls the trampoline with a pointer
+    // to `f` (valid for the call), and returns normally or via `__recover_longjmp`, which
+    // restores exactly the state saved here, i.e. a normal return from this call.
+    // SAFETY: see above.
     unsafe { __recover_catch(trampoline::<F>, &mut f as *mut F as *mut u8, jb) }
 }
 
