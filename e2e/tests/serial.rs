@@ -639,12 +639,18 @@ fn faulty_line_gives_identical_modules_or_clean_failures() {
         }
         // Whatever happened, the kernel returns to the prompt with a verdict.
         let deadline = Instant::now() + Duration::from_secs(40);
+        let mut next_cancel = Instant::now() + Duration::from_secs(3);
         let out = loop {
             let t = g.text_since(mark);
             if t.contains("insmod: upload failed") || t.contains("hello: loaded at") {
                 break t;
             }
             assert!(Instant::now() < deadline, "{what}: no verdict: {t}");
+            // Like a user at a terminal: press Ctrl-C again if the kernel is still waiting.
+            if r.is_err() && Instant::now() >= next_cancel {
+                g.send_raw(b"\x03");
+                next_cancel = Instant::now() + Duration::from_secs(3);
+            }
             std::thread::sleep(Duration::from_millis(50));
         };
         // Resynchronise with the shell.

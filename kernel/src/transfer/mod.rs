@@ -205,6 +205,9 @@ fn receive_inner(opts: &Options) -> Result<Received, Error> {
             return Err(Error::NoSender);
         }
         let Some(b) = console::getc_timeout(next_poll.saturating_sub(t)) else {
+            // A partial frame followed by a quiet line is noise: forget it, so that a
+            // Ctrl-C or CAN typed next is seen as one.
+            dec.reset();
             continue;
         };
         if dec.is_idle() {
