@@ -444,7 +444,14 @@ fn cmd_test(no_fuzz: bool, fuzz_seconds: u32) -> Result<Tally, String> {
     ));
     if !no_fuzz {
         let script = root().join("modloader/fuzz/run.sh");
-        if script.exists() {
+        let nightly = Command::new("cargo")
+            .args(["+nightly", "--version"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !nightly {
+            println!("==> fuzzing skipped: no nightly toolchain (install it with: rustup toolchain install nightly)");
+        } else if script.exists() {
             println!("==> fuzzing the module linker for {fuzz_seconds} s");
             match run(Command::new("bash")
                 .arg(&script)
