@@ -39,3 +39,34 @@ pub fn cmd(g: &mut Guest, line: &str) -> String {
         Err(e) => panic!("command {line:?}: {e}"),
     }
 }
+
+/// Compiles a C module source against the SDK header for the kernel ABI `abi` into the
+/// relocatable object `out` (a `.ko` the kernel can load).
+pub fn compile_c_module(
+    src: &std::path::Path,
+    out: &std::path::Path,
+    abi: &str,
+) -> std::path::PathBuf {
+    let root = qemu_harness::workspace_root();
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).expect("create the fixture directory");
+    }
+    let status = std::process::Command::new("aarch64-linux-gnu-gcc")
+        .args([
+            "-c",
+            "-O2",
+            "-ffreestanding",
+            "-mgeneral-regs-only",
+            "-fno-common",
+        ])
+        .arg(format!("-I{}", root.join("sdk/include").display()))
+        .arg(format!("-DKMOD_ABI=\"{abi}\""))
+        .arg("-DKMOD_RELEASE=\"0.1.0\"")
+        .arg(src)
+        .arg("-o")
+        .arg(out)
+        .status()
+        .expect("aarch64-linux-gnu-gcc missing: apt-get install gcc-aarch64-linux-gnu");
+    assert!(status.success(), "compiling {} failed", src.display());
+    out.to_path_buf()
+}

@@ -4,7 +4,6 @@
 use e2e::{boot, cmd, qemu, T};
 use qemu_harness::{workspace_root, Guest};
 use std::path::PathBuf;
-use std::process::Command;
 
 fn heap_in_use(g: &mut Guest) -> u64 {
     let m = cmd(g, "meminfo");
@@ -118,26 +117,11 @@ fn stacked_modules_record_dependencies() {
 /// Compiles a fixture C module against the kernel's ABI (or a wrong one).
 fn build_fixture(name: &str, abi: &str) -> PathBuf {
     let root = workspace_root();
-    let out = root.join(format!("target/e2e-fixtures/{name}-{abi}.o"));
-    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    let status = Command::new("aarch64-linux-gnu-gcc")
-        .args([
-            "-c",
-            "-O2",
-            "-ffreestanding",
-            "-mgeneral-regs-only",
-            "-fno-common",
-        ])
-        .arg(format!("-I{}", root.join("sdk/include").display()))
-        .arg(format!("-DKMOD_ABI=\"{abi}\""))
-        .arg("-DKMOD_RELEASE=\"0.1.0\"")
-        .arg(root.join(format!("e2e/fixtures/{name}.c")))
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .expect("aarch64-linux-gnu-gcc missing: apt-get install gcc-aarch64-linux-gnu");
-    assert!(status.success());
-    out
+    e2e::compile_c_module(
+        &root.join(format!("e2e/fixtures/{name}.c")),
+        &root.join(format!("target/e2e-fixtures/{name}-{abi}.o")),
+        abi,
+    )
 }
 
 fn kernel_abi(g: &mut Guest) -> String {

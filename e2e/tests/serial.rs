@@ -528,18 +528,7 @@ int init_module(void) {{
         // The ABI string the kernel expects comes from a built module's .modinfo.
         let abi = abi_of(&root.join("target/modules/hello_c.ko"));
         let out = dir.join("big1m.ko");
-        let status = Command::new("aarch64-linux-gnu-gcc")
-            .args(["-c", "-O2", "-ffreestanding", "-mgeneral-regs-only", "-fno-common"])
-            .arg(format!("-I{}", root.join("sdk/include").display()))
-            .arg(format!("-DKMOD_ABI=\"{abi}\""))
-            .arg("-DKMOD_RELEASE=\"0.1.0\"")
-            .arg(&src)
-            .arg("-o")
-            .arg(&out)
-            .status()
-            .expect("aarch64-linux-gnu-gcc missing: apt-get install gcc-aarch64-linux-gnu");
-        assert!(status.success());
-        out
+        e2e::compile_c_module(&src, &out, &abi)
     })
     .clone()
 }

@@ -25,7 +25,8 @@ fn big_object(dir: &Path, abi: &str) -> Result<PathBuf, String> {
     build_c(dir, "big", &c, abi)
 }
 
-fn build_c(dir: &Path, name: &str, src: &str, abi: &str) -> Result<PathBuf, String> {
+/// Compiles one C source into a module object `dir/NAME.o` against the kernel ABI `abi`.
+pub fn build_c(dir: &Path, name: &str, src: &str, abi: &str) -> Result<PathBuf, String> {
     let c = dir.join(format!("{name}.c"));
     let o = dir.join(format!("{name}.o"));
     std::fs::write(&c, src).map_err(|e| e.to_string())?;

@@ -144,43 +144,13 @@ fn big_module() -> Result<PathBuf, String> {
         })
         .collect();
     std::fs::write(&bin, table).map_err(|e| e.to_string())?;
-    let src = dir.join("big1m.c");
-    std::fs::write(
-        &src,
-        format!(
-            "#include \"kmod.h\"\nMODULE_NAME(\"big1m\");\nMODULE_LICENSE(\"MIT\");\n__asm__(\".section .rodata.big1m,\\\"a\\\"\\n.balign 16\\n.incbin \\\"{}\\\"\\n.previous\\n\");\nint init_module(void) {{ kprintf(\"big1m: ok\\n\"); return 0; }}\n",
-            bin.display()
-        ),
-    )
-    .map_err(|e| e.to_string())?;
-    let hello_c =
-        std::fs::read(root.join("target/modules/hello_c.ko")).map_err(|e| e.to_string())?;
-    let key = b"abi=";
-    let p = hello_c
-        .windows(4)
-        .position(|w| w == key)
-        .ok_or("no abi= in hello_c.ko")?;
-    let rest = &hello_c[p + 4..];
-    let abi = String::from_utf8_lossy(&rest[..rest.iter().position(|&b| b == 0).unwrap_or(0)])
-        .into_owned();
-    let out = dir.join("big1m.ko");
-    crate::run(
-        Command::new("aarch64-linux-gnu-gcc")
-            .args([
-                "-c",
-                "-O2",
-                "-ffreestanding",
-                "-mgeneral-regs-only",
-                "-fno-common",
-            ])
-            .arg(format!("-I{}", root.join("sdk/include").display()))
-            .arg(format!("-DKMOD_ABI=\"{abi}\""))
-            .arg("-DKMOD_RELEASE=\"0.1.0\"")
-            .arg(&src)
-            .arg("-o")
-            .arg(&out),
-    )?;
-    Ok(out)
+    let src = format!(
+        "#include \"kmod.h\"\nMODULE_NAME(\"big1m\");\nMODULE_LICENSE(\"MIT\");\n__asm__(\".section .rodata.big1m,\\\"a\\\"\\n.balign 16\\n.incbin \\\"{}\\\"\\n.previous\\n\");\nint init_module(void) {{ kprintf(\"big1m: ok\\n\"); return 0; }}\n",
+        bin.display()
+    );
+    let elf = std::fs::read(crate::kernel_elf()).map_err(|e| e.to_string())?;
+    let abi = crate::modules::read_kernel_abi(&elf)?.abi_string();
+    crate::modbench::build_c(&dir, "big1m", &src, &abi)
 }
 
 fn kbps(bytes: usize, d: Duration) -> f64 {
