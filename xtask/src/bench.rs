@@ -162,10 +162,7 @@ fn kallsyms_bench() -> Result<(), String> {
 /// Runs every benchmark.
 pub fn run(boots: usize, only: &[String]) -> Result<(), String> {
     let want = |p: &str| only.is_empty() || only.iter().any(|o| o == p);
-    crate::deps::ensure_qemu()?;
-    if let Err(e) = crate::deps::ensure_file(UBOOT, "u-boot-qemu") {
-        println!("U-Boot baseline unavailable: {e}");
-    }
+    crate::deps::ensure(&["qemu-system-aarch64", "sb", UBOOT, "ld.lld"])?;
     crate::build()?;
     require_alone()?;
     if want("boot") {

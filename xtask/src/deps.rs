@@ -1,6 +1,80 @@
 //! Installing what the commands need, or saying exactly what to install.
+//!
+//! [`PACKAGES`] is the one list of system packages the project uses. Every command asks for
+//! the programs it needs by name ([`ensure`]); `cargo xtask test` asks for all of them
+//! ([`ensure_all`]). As root, missing packages are installed with one `apt-get` run;
+//! otherwise the error names the exact command to run.
 
 use std::process::{Command, Stdio};
+
+/// A program the project runs, the Debian package that provides it, and what for.
+pub struct Package {
+    /// A program (or absolute file) whose presence proves the package is installed.
+    pub program: &'static str,
+    /// The Debian package.
+    pub package: &'static str,
+    /// What the project uses it for.
+    pub why: &'static str,
+}
+
+/// Every system package the project needs, for every command and test.
+pub const PACKAGES: &[Package] = &[
+    Package {
+        program: "qemu-system-aarch64",
+        package: "qemu-system-arm",
+        why: "boots the kernel",
+    },
+    Package {
+        program: "aarch64-linux-gnu-ld",
+        package: "binutils-aarch64-linux-gnu",
+        why: "links and inspects modules; GNU ld is the linker's oracle",
+    },
+    Package {
+        program: "aarch64-linux-gnu-gcc",
+        package: "gcc-aarch64-linux-gnu",
+        why: "compiles C modules",
+    },
+    Package {
+        program: "clang",
+        package: "clang",
+        why: "differential linker tests",
+    },
+    Package {
+        program: "ld.lld",
+        package: "lld",
+        why: "differential linker tests and the link bench",
+    },
+    Package {
+        program: "llvm-addr2line",
+        package: "llvm",
+        why: "cross-checks the embedded line table",
+    },
+    Package {
+        program: "sb",
+        package: "lrzsz",
+        why: "YMODEM/XMODEM uploads in the serial tests and benches",
+    },
+    Package {
+        program: "/usr/lib/u-boot/qemu_arm64/u-boot.bin",
+        package: "u-boot-qemu",
+        why: "the boot and serial benches' peer",
+    },
+    Package {
+        program: "gdb-multiarch",
+        package: "gdb-multiarch",
+        why: "cargo xtask gdb",
+    },
+];
+
+fn present(program: &str) -> bool {
+    if program.starts_with('/') {
+        return std::path::Path::new(program).exists();
+    }
+    // Found on PATH as an executable file (not every tool answers `--version`).
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+}
 
 fn have(cmd: &str, arg: &str) -> bool {
     Command::new(cmd)
@@ -39,43 +113,45 @@ pub fn ensure_target() -> Result<(), String> {
     }
 }
 
-/// Makes sure the file at `path` exists, installing Debian `package` when root.
-pub fn ensure_file(path: &str, package: &str) -> Result<(), String> {
-    if std::path::Path::new(path).exists() {
-        return Ok(());
+/// Makes sure each program in `programs` (a [`Package::program`] of [`PACKAGES`]) is
+/// present, installing the missing packages with one apt-get run when root.
+pub fn ensure(programs: &[&str]) -> Result<(), String> {
+    let mut missing: Vec<&Package> = Vec::new();
+    for prog in programs {
+        let p = PACKAGES
+            .iter()
+            .find(|p| p.program == *prog)
+            .ok_or_else(|| format!("internal: {prog} is not in xtask's package list"))?;
+        if !present(p.program) && !missing.iter().any(|m| m.package == p.package) {
+            missing.push(p);
+        }
     }
-    if !is_root() {
-        return Err(format!(
-            "{path} is missing. Install it with: sudo apt-get install {package}"
-        ));
-    }
-    println!("==> installing {package} with apt-get");
-    let _ = Command::new("apt-get").args(["update", "-qq"]).status();
-    let mut c = Command::new("apt-get");
-    c.args(["install", "-y", "-qq", "--no-install-recommends", package])
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    crate::run(&mut c).map_err(|e| format!("{e}\nInstall by hand: apt-get install {package}"))
+    install(&missing)
 }
 
-/// Makes sure `program` exists, installing Debian `package` with apt-get when root.
-pub fn ensure_apt(program: &str, package: &str) -> Result<(), String> {
-    ensure_apt_many(&[(program, package)])
+/// Makes sure every package in [`PACKAGES`] is installed.
+pub fn ensure_all() -> Result<(), String> {
+    let all: Vec<&str> = PACKAGES.iter().map(|p| p.program).collect();
+    ensure(&all)
 }
 
-/// As [`ensure_apt`] for several programs at once (one apt-get run).
-pub fn ensure_apt_many(items: &[(&str, &str)]) -> Result<(), String> {
-    let missing: Vec<&str> = items
-        .iter()
-        .filter(|(prog, _)| !have(prog, "--version"))
-        .map(|(_, pkg)| *pkg)
-        .collect();
+fn install(missing: &[&Package]) -> Result<(), String> {
     if missing.is_empty() {
         return Ok(());
     }
-    let list = missing.join(" ");
+    let list = missing
+        .iter()
+        .map(|p| p.package)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let why = missing
+        .iter()
+        .map(|p| format!("  {}: {}", p.package, p.why))
+        .collect::<Vec<_>>()
+        .join("\n");
     if !is_root() || !have("apt-get", "--version") {
         return Err(format!(
-            "missing tools. Install them with: sudo apt-get install {list}"
+            "missing system packages:\n{why}\nInstall them with: sudo apt-get install {list}"
         ));
     }
     println!("==> installing {list} with apt-get");
@@ -87,22 +163,43 @@ pub fn ensure_apt_many(items: &[(&str, &str)]) -> Result<(), String> {
     }
     let mut c = Command::new("apt-get");
     c.args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(&missing)
+        .args(missing.iter().map(|p| p.package))
         .env("DEBIAN_FRONTEND", "noninteractive");
-    crate::run(&mut c).map_err(|e| format!("{e}\nInstall by hand: apt-get install {list}"))
+    crate::run(&mut c).map_err(|e| format!("{e}\nInstall by hand: apt-get install {list}"))?;
+    let still: Vec<&str> = missing
+        .iter()
+        .filter(|p| !present(p.program))
+        .map(|p| p.program)
+        .collect();
+    if still.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "apt-get installed {list} but {} is still missing",
+            still.join(", ")
+        ))
+    }
 }
 
 /// QEMU for AArch64.
 pub fn ensure_qemu() -> Result<(), String> {
-    ensure_apt("qemu-system-aarch64", "qemu-system-arm")
+    ensure(&["qemu-system-aarch64"])
 }
 
-/// Cross tools used by the linker's differential tests and module builds.
-pub fn ensure_test_tools() -> Result<(), String> {
-    ensure_apt_many(&[
-        ("aarch64-linux-gnu-ld", "binutils-aarch64-linux-gnu"),
-        ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
-        ("clang", "clang"),
-        ("ld.lld", "lld"),
-    ])
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_list_is_consistent() {
+        for (i, p) in PACKAGES.iter().enumerate() {
+            assert!(!p.package.is_empty() && !p.why.is_empty(), "{}", p.program);
+            assert!(
+                PACKAGES[..i].iter().all(|q| q.program != p.program),
+                "{} listed twice",
+                p.program
+            );
+        }
+        assert!(ensure(&["no-such-program"]).is_err());
+    }
 }

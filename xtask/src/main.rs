@@ -135,8 +135,7 @@ pub fn run(cmd: &mut Command) -> Result<(), String> {
 /// finally the symbol table (whose build ID covers everything else).
 pub fn build() -> Result<PathBuf, String> {
     deps::ensure_target()?;
-    deps::ensure_apt("aarch64-linux-gnu-ld", "binutils-aarch64-linux-gnu")?;
-    deps::ensure_apt("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu")?;
+    deps::ensure(&["aarch64-linux-gnu-ld", "aarch64-linux-gnu-gcc"])?;
     run(cargo().args([
         "build",
         "--quiet",
@@ -289,7 +288,7 @@ fn lint() -> Result<(), String> {
 }
 
 fn cmd_gdb(port: u16) -> Result<(), String> {
-    deps::ensure_apt("gdb-multiarch", "gdb-multiarch")?;
+    deps::ensure(&["gdb-multiarch"])?;
     let k = kernel_elf();
     let status = Command::new("gdb-multiarch")
         .arg(&k)
@@ -411,8 +410,7 @@ fn run_ktests(kernel: &Path) -> Tally {
 
 fn cmd_test(no_fuzz: bool, fuzz_seconds: u32) -> Result<Tally, String> {
     deps::ensure_target()?;
-    deps::ensure_qemu()?;
-    deps::ensure_test_tools()?;
+    deps::ensure_all()?;
     let started = Instant::now();
     let mut total = Tally::default();
     total.add(run_libtest(

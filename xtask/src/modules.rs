@@ -34,8 +34,6 @@ pub const RELEASE: &str = env!("CARGO_PKG_VERSION");
 const LD: &str = "aarch64-linux-gnu-ld";
 const OBJCOPY: &str = "aarch64-linux-gnu-objcopy";
 const GCC: &str = "aarch64-linux-gnu-gcc";
-const BINUTILS_PKG: &str = "binutils-aarch64-linux-gnu";
-const GCC_PKG: &str = "gcc-aarch64-linux-gnu";
 
 /// Size of one `.kexports` record: `{ name: &str, addr: *const (), signature: &str }`.
 const KEXPORT_RECORD: usize = 40;
@@ -743,11 +741,11 @@ pub fn build_modules(root: &Path, kernel_elf: &Path) -> Result<Vec<PathBuf>, Str
     let has_rust = modules
         .iter()
         .any(|m| matches!(m.source, Source::Rust { .. }));
-    let mut tools = vec![(LD, BINUTILS_PKG), (OBJCOPY, BINUTILS_PKG)];
+    let mut tools = vec![LD];
     if has_c {
-        tools.push((GCC, GCC_PKG));
+        tools.push(GCC);
     }
-    crate::deps::ensure_apt_many(&tools)?;
+    crate::deps::ensure(&tools)?;
     println!(
         "==> building {} modules for kernel {RELEASE}, ABI {abi_str} ({} exports)",
         modules.len(),
