@@ -16,6 +16,7 @@ pub mod module;
 pub mod recovery;
 pub mod report;
 pub mod shell;
+pub mod signing;
 pub mod transfer;
 pub mod trap;
 
@@ -124,6 +125,7 @@ extern "C" fn kernel_entry(x0: usize, entry_el: u64) -> ! {
         println!("{w}");
     }
     let args = info.bootargs;
+    signing::init(args.as_str());
     if let Some(filter) = ktest::requested(args.as_str()) {
         ktest::run_all(filter);
     }

@@ -58,6 +58,8 @@ pub struct Module {
     pub state: State,
     /// Parameters given at insmod, NUL-free, stable addresses while loaded.
     pub params: Vec<(String, String)>,
+    /// What signature checking found.
+    pub signature: crate::signing::Verdict,
 }
 
 impl Module {
@@ -70,13 +72,15 @@ impl Module {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Taint letters, Linux style: O = out-of-tree (every loadable module), D = died
-    /// (faulted or panicked after loading).
+    /// Taint letters, Linux style: O = out-of-tree (every loadable module), E = not
+    /// signed by a trusted key, D = died (faulted or panicked after loading).
     pub fn taint(&self) -> &'static str {
-        if self.state == State::Faulted {
-            "OD"
-        } else {
-            "O"
+        let unsigned = matches!(self.signature, crate::signing::Verdict::Unverified(_));
+        match (unsigned, self.state == State::Faulted) {
+            (false, false) => "O",
+            (true, false) => "OE",
+            (false, true) => "OD",
+            (true, true) => "OED",
         }
     }
 
@@ -264,6 +268,8 @@ pub fn insmod(bytes: &[u8], args: &[&str]) -> Result<String, String> {
 /// Where an insmod spent its time, in counter ticks.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Timings {
+    /// Signature verification.
+    pub verify: u64,
     /// ELF parsing and validation.
     pub parse: u64,
     /// Checks, layout planning, module-area allocation and mapping.
@@ -288,7 +294,12 @@ fn ticks() -> u64 {
 pub fn insmod_timed(bytes: &[u8], args: &[&str]) -> Result<(String, Timings), String> {
     let mut tm = Timings::default();
     let t0 = boards::timer::uptime_us();
+    let cv = ticks();
+    // Signature first, for every source: nothing is parsed before the bytes are trusted.
+    let (bytes, verdict) =
+        crate::signing::check(bytes).map_err(|e| format!("module refused: {e}"))?;
     let c0 = ticks();
+    tm.verify = c0 - cv;
     let obj = Object::parse(bytes).map_err(|e| format!("invalid module: {e}"))?;
     let c1 = ticks();
     tm.parse = c1 - c0;
@@ -461,6 +472,7 @@ pub fn insmod_timed(bytes: &[u8], args: &[&str]) -> Result<(String, Timings), St
             users: 0,
             state: State::Coming,
             params: params.clone(),
+            signature: verdict.clone(),
         });
         let mut exp = EXPORTS.lock();
         for (e, addr) in &exports {
@@ -468,6 +480,10 @@ pub fn insmod_timed(bytes: &[u8], args: &[&str]) -> Result<(String, Timings), St
         }
     }
     TAINT_OOT.store(true, Ordering::Relaxed);
+    if let crate::signing::Verdict::Unverified(why) = &verdict {
+        println!("{name}: module verification failed: {why} - tainting kernel");
+        crate::signing::TAINT_UNSIGNED.store(true, Ordering::Relaxed);
+    }
     // init_array, then init_module, contained.
     let mut status = 0i32;
     let c5 = ticks();
@@ -588,12 +604,13 @@ pub fn lsmod() {
         };
         let sep = if users.is_empty() { "" } else { " " };
         println!(
-            "{:<19} {:>8}  {}{}{}{}",
+            "{:<19} {:>8}  {}{}{} ({}){}",
             m.name,
             m.size,
             m.users,
             sep,
             users.join(","),
+            m.taint(),
             state
         );
     }
@@ -629,6 +646,14 @@ pub fn modinfo(name: &str) -> Result<(), String> {
         m.base,
         m.size
     );
+    match &m.signature {
+        crate::signing::Verdict::Signed { key, signer } => {
+            println!("sig_id: ed25519  sig_key: {key}  signer: {signer}")
+        }
+        crate::signing::Verdict::Unverified(why) => {
+            println!("sig_id: none  ({why}; taint E)")
+        }
+    }
     println!(
         "text {:#x}  rodata {:#x}  data {:#x}  bss {:#x}  got {}  veneers {}  exports: {}",
         m.size_of(Region::Text),

@@ -114,6 +114,9 @@ fn emit(regs: &Regs, cause: Cause<'_>, esr: u64, far: u64) {
     if crate::module::TAINT_OOT.load(Ordering::Relaxed) {
         taint |= Taint::OOT_MODULE;
     }
+    if crate::signing::TAINT_UNSIGNED.load(Ordering::Relaxed) {
+        taint |= Taint::UNSIGNED_MODULE;
+    }
     if n > 1 {
         taint |= Taint::DIE;
     }

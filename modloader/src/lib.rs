@@ -39,6 +39,7 @@ mod layout;
 mod link;
 mod object;
 pub mod reloc;
+pub mod signature;
 
 pub use error::Error;
 pub use layout::{

@@ -8,6 +8,7 @@ mod deps;
 mod modbench;
 mod modules;
 mod serial_bench;
+mod sign;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use qemu_harness::{GicVersion, Qemu, Serial};
@@ -93,6 +94,25 @@ enum Cmd {
         #[arg(long, default_value_t = 1234)]
         port: u16,
     },
+    /// Make a new Ed25519 module-signing key at PATH (and its public half PATH.pub).
+    Keygen {
+        /// Where to write the secret key.
+        path: PathBuf,
+        /// A name for the key (shown by `modinfo` as the signer).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Sign a module built elsewhere (like Linux's scripts/sign-file).
+    Sign {
+        /// The secret key (default: the build's key, $KMOD_SIGNING_KEY or target/keys/signing.key).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Write the signed module here (default: sign FILE in place).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The module (.ko).
+        file: PathBuf,
+    },
     /// Dry-run insmod on the host: link a relocatable object (arguments go to `modlink`).
     Modlink {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -149,8 +169,21 @@ pub fn build() -> Result<PathBuf, String> {
     let out = kernel_elf();
     std::fs::copy(&built, &out)
         .map_err(|e| format!("copy {} -> {}: {e}", built.display(), out.display()))?;
-    let modules = modules::build_modules(&root(), &out)?;
+    let key = sign::build_key()?;
+    let modules = modules::build_modules(&root(), &out, &key)?;
     embed_modules(&out, &modules)?;
+    let ring = sign::ring(&key)?;
+    let keys = sign::embed_ring(&out, &ring)?;
+    println!(
+        "    signing: modules signed with {} (key ID {}); image trusts {keys} key(s){}",
+        sign::build_key_path().display(),
+        key.id(),
+        if modloader::signature::KeyRing::parse(&ring).is_ok_and(|r| r.enforce_by_default()) {
+            ", refuses unsigned modules (KMOD_SIG_FORCE=1)"
+        } else {
+            ""
+        }
+    );
     embed_symbols(&out)?;
     Ok(out)
 }
@@ -476,6 +509,8 @@ fn main() -> ExitCode {
         Cmd::Gdb { port } => cmd_gdb(port),
         Cmd::Lint => lint(),
         Cmd::Bench { boots, only } => bench::run(boots, &only),
+        Cmd::Keygen { path, name } => sign::cmd_keygen(&path, name.as_deref()),
+        Cmd::Sign { key, out, file } => sign::cmd_sign(key.as_deref(), out.as_deref(), &file),
         Cmd::Modlink { args } => run(cargo()
             .args(["run", "--quiet", "--release", "-p", "modlink", "--"])
             .args(args)),

@@ -727,7 +727,11 @@ fn compile_c(root: &Path, abi: &str, src: &Path, out: &Path) -> Result<(), Strin
 
 /// Builds every module under `root/modules` against the kernel image `kernel_elf` and
 /// writes `root/target/modules/NAME.ko`. Returns the paths, sorted by module name.
-pub fn build_modules(root: &Path, kernel_elf: &Path) -> Result<Vec<PathBuf>, String> {
+pub fn build_modules(
+    root: &Path,
+    kernel_elf: &Path,
+    key: &crate::sign::SecretKey,
+) -> Result<Vec<PathBuf>, String> {
     let elf = fs::read(kernel_elf).map_err(|e| {
         format!(
             "read {}: {e} (build the kernel first: cargo xtask build)",
@@ -861,13 +865,15 @@ pub fn build_modules(root: &Path, kernel_elf: &Path) -> Result<Vec<PathBuf>, Str
         );
     }
 
-    // Publish, and drop .ko files of modules that no longer exist so nothing stale gets
-    // embedded.
+    // Sign, publish, and drop .ko files of modules that no longer exist so nothing stale
+    // gets embedded.
     let mut published = Vec::new();
     for (name, (_, bytes, _)) in &built {
         let dest = out_dir.join(format!("{name}.ko"));
         let tmp = out_dir.join(format!(".{name}.ko.tmp"));
-        write(&tmp, bytes)?;
+        let signed =
+            crate::sign::sign_bytes(bytes, key).map_err(|e| format!("module {name}: {e}"))?;
+        write(&tmp, &signed)?;
         fs::rename(&tmp, &dest)
             .map_err(|e| format!("rename {} -> {}: {e}", tmp.display(), dest.display()))?;
         published.push(dest);

@@ -38,6 +38,7 @@ fn insmodbench(args: &[&str]) -> Result<(), String> {
     };
     let f = boards::timer::now().1.max(1);
     let ns = |t: u64| (t as u128 * 1_000_000_000 / f as u128) as u64;
+    let mut verify = Vec::new();
     let (mut parse, mut plan, mut link, mut protect, mut init, mut total, mut copy) = (
         Vec::new(),
         Vec::new(),
@@ -63,12 +64,18 @@ fn insmodbench(args: &[&str]) -> Result<(), String> {
         r?;
         relocs = t.relocs;
         image = t.image;
+        verify.push(ns(t.verify));
         parse.push(ns(t.parse));
         plan.push(ns(t.plan));
         link.push(ns(t.link));
         protect.push(ns(t.protect));
         init.push(ns(t.init));
-        total.push(ns(t.parse + t.plan + t.link + t.protect + t.init));
+        total.push(ns(t.verify
+            + t.parse
+            + t.plan
+            + t.link
+            + t.protect
+            + t.init));
         let c0 = boards::timer::now().0;
         buf.copy_from_slice(core::hint::black_box(&bytes));
         core::hint::black_box(&mut buf);
@@ -80,9 +87,10 @@ fn insmodbench(args: &[&str]) -> Result<(), String> {
         median(&mut link),
     );
     println!(
-        "insmodbench {name}: {} bytes, {relocs} relocs, image {image} bytes, n={n}: total {} us (parse {} / plan+map {} / link {} / protect+cache {} / init {} us); {} ns per reloc (link phase); {:.1} MiB/s of object; copy of the same bytes {} ns; total/copy {}x",
+        "insmodbench {name}: {} bytes, {relocs} relocs, image {image} bytes, n={n}: total {} us (verify {} / parse {} / plan+map {} / link {} / protect+cache {} / init {} us); {} ns per reloc (link phase); {:.1} MiB/s of object; copy of the same bytes {} ns; total/copy {}x",
         bytes.len(),
         tot / 1000,
+        median(&mut verify) / 1000,
         median(&mut parse) / 1000,
         median(&mut plan) / 1000,
         lk / 1000,
