@@ -70,3 +70,46 @@ pub fn compile_c_module(
     assert!(status.success(), "compiling {} failed", src.display());
     out.to_path_buf()
 }
+
+/// Boots a guest that refuses modules not signed by a trusted key.
+pub fn boot_enforcing() -> Guest {
+    let mut q = qemu();
+    q.append = Some("module.sig_enforce=1".into());
+    boot_with(q)
+}
+
+/// Heap bytes in use, from `meminfo`.
+pub fn heap_in_use(g: &mut Guest) -> u64 {
+    let m = cmd(g, "meminfo");
+    let line = m
+        .lines()
+        .find(|l| l.starts_with("Heap:"))
+        .unwrap_or_else(|| panic!("{m}"));
+    line.split(", ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"))
+}
+
+/// Runs the `cargo xtask` binary that `cargo xtask test` built (target/debug/xtask) with
+/// `args`, as a user would; returns its stdout. Panics with its output if it fails.
+pub fn xtask(args: &[&str]) -> String {
+    let bin = qemu_harness::workspace_root().join("target/debug/xtask");
+    assert!(
+        bin.exists(),
+        "{} missing: run the tests through `cargo xtask test`",
+        bin.display()
+    );
+    let out = std::process::Command::new(&bin)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "xtask {args:?} failed:\n{text}");
+    text
+}

@@ -112,12 +112,13 @@ fn sock_path(tag: &str) -> PathBuf {
 }
 
 /// Starts QEMU with its serial port on a unix socket and connects to it.
-fn spawn_vm(tag: &str) -> (Vm, UnixStream) {
+fn spawn_vm(tag: &str, append: Option<&str>) -> (Vm, UnixStream) {
     let k = kernel_elf();
     assert!(k.exists(), "{} missing: cargo xtask build", k.display());
     let path = sock_path(tag);
     let mut q = Qemu::new(k);
     q.serial = Serial::UnixSocket(path.clone());
+    q.append = append.map(str::to_string);
     let child = q
         .command()
         .stdin(Stdio::null())
@@ -138,7 +139,12 @@ fn spawn_vm(tag: &str) -> (Vm, UnixStream) {
 }
 
 fn boot(tag: &str) -> Guest {
-    let (child, sock) = spawn_vm(tag);
+    boot_append(tag, None)
+}
+
+/// Boots with a kernel command line.
+fn boot_append(tag: &str, append: Option<&str>) -> Guest {
+    let (child, sock) = spawn_vm(tag, append);
     let out: Shared = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
     let faults: Arc<Mutex<Option<Faults>>> = Arc::new(Mutex::new(None));
     let injected = Arc::new(Injected::default());
@@ -685,7 +691,7 @@ fn the_console_answers_insmod_name_from_the_module_directory() {
     // The interactive console on the serial socket (keystrokes from a pipe, screen to a
     // buffer), with the big module's directory as the module directory.
     let dir = big_module_path().parent().unwrap().to_path_buf();
-    let (_vm, sock) = spawn_vm("console");
+    let (_vm, sock) = spawn_vm("console", None);
     let link = kconsole::Link::from_parts(sock.try_clone().unwrap(), sock);
     let screen: Shared = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
     struct Screen(Shared);
@@ -738,4 +744,52 @@ fn the_console_answers_insmod_name_from_the_module_directory() {
     keys.write_all(&[0x1d]).unwrap();
     console.join().unwrap().unwrap();
     drop(s);
+}
+
+/// In enforce mode, signed modules load over kx/1 (plain and compressed) and YMODEM, and
+/// the same module without its signature is refused over both, after the transfer and
+/// before any parsing, with the heap back at its baseline.
+#[test]
+fn signatures_are_checked_for_serial_uploads_when_enforcing() {
+    let mut g = boot_append("sig", Some("module.sig_enforce=1"));
+    let base = g.heap();
+    let signed = workspace_root().join("target/modules/hello_c.ko");
+    let bytes = std::fs::read(&signed).unwrap();
+    let elf = modloader::signature::strip(&bytes).to_vec();
+    assert!(elf.len() < bytes.len(), "built modules are signed");
+    let dir = workspace_root().join("target/e2e-fixtures");
+    std::fs::create_dir_all(&dir).unwrap();
+    let unsigned = dir.join("hello_c.ko");
+    std::fs::write(&unsigned, &elf).unwrap();
+
+    for compress in [false, true] {
+        let out = kx_insmod(&mut g, &unsigned, compress).unwrap_or_else(|e| e);
+        assert!(
+            out.contains("module refused: module verification failed: no signature"),
+            "kx/1 unsigned: {out}"
+        );
+        assert_eq!(g.heap(), base, "kx/1 refusal");
+        let out = kx_insmod(&mut g, &signed, compress).unwrap();
+        assert!(out.contains("hello_c: loaded at"), "kx/1 signed: {out}");
+        g.cmd("rmmod hello_c");
+    }
+    for (path, ok) in [(&unsigned, false), (&signed, true)] {
+        g.send_raw(b"insmod\r");
+        g.expect_bytes(READY_MARK, T);
+        let mark = g.mark();
+        let (sent, err, _) = run_sb(&mut g, &["-k", path.to_str().unwrap()], None);
+        assert!(sent, "sb: {err}");
+        g.expect("\n> ", T);
+        let out = g.text_since(mark);
+        if ok {
+            assert!(out.contains("hello_c: loaded at"), "YMODEM signed: {out}");
+            g.cmd("rmmod hello_c");
+        } else {
+            assert!(
+                out.contains("module refused: module verification failed: no signature"),
+                "YMODEM unsigned: {out}"
+            );
+        }
+    }
+    assert_eq!(g.heap(), base);
 }

@@ -50,9 +50,24 @@ pub fn init(bootargs: &str) {
     }
 }
 
-/// Whether modules must be signed by a trusted key.
-pub fn enforced() -> bool {
-    ENFORCE_CMDLINE.load(Ordering::Relaxed) || ring().enforce_by_default()
+/// What makes the kernel refuse modules that are not signed by a trusted key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enforcement {
+    /// The image was built with `KMOD_SIG_FORCE=1`.
+    Build,
+    /// `module.sig_enforce=1` on the command line.
+    CommandLine,
+}
+
+/// Whether (and why) modules must be signed by a trusted key.
+pub fn enforced() -> Option<Enforcement> {
+    if ring().enforce_by_default() {
+        Some(Enforcement::Build)
+    } else if ENFORCE_CMDLINE.load(Ordering::Relaxed) {
+        Some(Enforcement::CommandLine)
+    } else {
+        None
+    }
 }
 
 /// What the check found out about a module that may load.
@@ -74,15 +89,17 @@ pub enum Verdict {
 pub struct Refused {
     /// What was wrong.
     pub why: SigError,
-    /// Whether it was refused only because enforcement is on.
-    pub enforced: bool,
+    /// The enforcement in force, if any (a damaged signature is refused without it).
+    pub enforced: Option<Enforcement>,
 }
 
 impl core::fmt::Display for Refused {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "module verification failed: {}", self.why)?;
-        if self.enforced {
-            f.write_str(" (module.sig_enforce=1)")?;
+        match self.enforced {
+            Some(Enforcement::CommandLine) => f.write_str(" (module.sig_enforce=1)")?,
+            Some(Enforcement::Build) => f.write_str(" (kernel built with KMOD_SIG_FORCE=1)")?,
+            None => {}
         }
         Ok(())
     }
@@ -102,7 +119,7 @@ pub fn check(file: &[u8]) -> Result<(&[u8], Verdict), Refused> {
         )),
         Err(why) => {
             let enforced = enforced();
-            if enforced || !why.permissible() {
+            if enforced.is_some() || !why.permissible() {
                 return Err(Refused { why, enforced });
             }
             // Permissive: load the ELF part (a trailer signed by an unknown key is still
@@ -112,5 +129,22 @@ pub fn check(file: &[u8]) -> Result<(&[u8], Verdict), Refused> {
                 .unwrap_or(file);
             Ok((elf, Verdict::Unverified(why)))
         }
+    }
+}
+
+/// Prints the trusted keys and the enforcement policy (`kexports` shows it).
+pub fn print_policy() {
+    let ring = ring();
+    crate::println!(
+        "module signing: {}; {} trusted key(s)",
+        match enforced() {
+            Some(Enforcement::Build) => "enforced (kernel built with KMOD_SIG_FORCE=1)",
+            Some(Enforcement::CommandLine) => "enforced (module.sig_enforce=1)",
+            None => "permissive (unsigned modules load and taint the kernel E)",
+        },
+        ring.keys.len()
+    );
+    for k in &ring.keys {
+        crate::println!("  key {}  {}", k.id, k.name);
     }
 }

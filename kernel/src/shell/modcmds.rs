@@ -155,5 +155,6 @@ fn modinfo(args: &[&str]) -> Result<(), String> {
 
 fn kexports(_: &[&str]) -> Result<(), String> {
     crate::exports::print_table();
+    crate::signing::print_policy();
     Ok(())
 }
