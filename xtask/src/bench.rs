@@ -177,6 +177,10 @@ pub fn run(boots: usize, only: &[String]) -> Result<(), String> {
         crate::modbench::run_all()?;
         println!();
     }
+    if want("signing") {
+        crate::sign_bench::run()?;
+        println!();
+    }
     if want("serial") {
         crate::serial_bench::run()?;
         println!();

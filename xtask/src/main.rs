@@ -9,6 +9,7 @@ mod modbench;
 mod modules;
 mod serial_bench;
 mod sign;
+mod sign_bench;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use qemu_harness::{GicVersion, Qemu, Serial};
@@ -82,7 +83,7 @@ enum Cmd {
         /// Boots per boot-time measurement.
         #[arg(long, default_value_t = 11)]
         boots: usize,
-        /// Run only these parts (boot, kallsyms, modules, serial); default all.
+        /// Run only these parts (boot, kallsyms, modules, signing, serial); default all.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
