@@ -1,9 +1,8 @@
 //! Modules built into the boot image.
 //!
 //! The linker script reserves `.kmodules`; `cargo xtask build` fills it after linking with
-//! an archive of `target/modules/*.ko` (no address moves). Format, little endian:
-//! `"KMODARC1"`, u32 count, then per module: u16 name length, name, u32 size, the bytes,
-//! padding to 8.
+//! an archive of `target/modules/*.ko` (no address moves), in the format of
+//! [`kabi::archive`].
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -23,29 +22,7 @@ fn archive() -> &'static [u8] {
 }
 
 fn entries() -> impl Iterator<Item = (&'static str, &'static [u8])> {
-    let a = archive();
-    let ok = a.get(..8) == Some(b"KMODARC1");
-    let count = if ok {
-        a.get(8..12)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .unwrap_or(0)
-    } else {
-        0
-    };
-    let mut off = 12usize;
-    (0..count).map_while(move |_| {
-        let nl = a
-            .get(off..off + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)?;
-        let name = core::str::from_utf8(a.get(off + 2..off + 2 + nl)?).ok()?;
-        let p = off + 2 + nl;
-        let size = a
-            .get(p..p + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)?;
-        let bytes = a.get(p + 4..p + 4 + size)?;
-        off = (p + 4 + size + 7) & !7;
-        Some((name, bytes))
-    })
+    kabi::archive::entries(archive())
 }
 
 /// A built-in module's bytes by name.

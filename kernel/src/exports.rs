@@ -5,10 +5,10 @@
 //! sorted by name into the table modules are linked against; a module may reference only
 //! these names plus other modules' exports.
 //!
-//! The ABI version ("vermagic") is the kernel release plus a 64-bit FNV-1a hash over every
-//! export's `name:signature`, in name order. `cargo xtask modules` reads the same records
-//! out of `target/kernel.elf`, so a module built against a kernel whose export signatures
-//! differ is refused with a message saying so.
+//! The ABI version ("vermagic") is the kernel release plus the hash of
+//! [`kabi::export`] over every export's `name:signature`, in name order. `cargo xtask
+//! modules` reads the same records out of `target/kernel.elf`, so a module built against
+//! a kernel whose export signatures differ is refused with a message saying so.
 //!
 //! The C view of this ABI is `sdk/include/kmod.h`.
 
@@ -16,19 +16,8 @@ use crate::println;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-/// One export record, as laid out in `.kexports` (read by `cargo xtask modules` too).
-#[repr(C)]
-pub struct Export {
-    /// Symbol name.
-    pub name: &'static str,
-    /// Address.
-    pub addr: *const (),
-    /// The Rust signature, stringified, for the ABI hash.
-    pub signature: &'static str,
-}
-
-// SAFETY: records are immutable statics; the address is only used as a number.
-unsafe impl Sync for Export {}
+pub use kabi::export::Export;
+pub use kabi::ffi::KStr;
 
 /// Defines and exports an `extern "C"` function.
 #[macro_export]
@@ -42,7 +31,7 @@ macro_rules! kexport {
         const _: () = {
             #[link_section = ".kexports"]
             #[used]
-            static EXPORT: $crate::exports::Export = $crate::exports::Export {
+            static EXPORT: ::kabi::export::Export = ::kabi::export::Export {
                 name: stringify!($name),
                 addr: $name as *const (),
                 signature: stringify!(fn($($ty),*) $(-> $ret)?),
@@ -94,50 +83,13 @@ pub fn abi_hash() -> u64 {
     *ABI.call_once(|| {
         let mut recs: Vec<&Export> = records().iter().collect();
         recs.sort_unstable_by(|a, b| a.name.cmp(b.name));
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for r in recs {
-            for b in r
-                .name
-                .bytes()
-                .chain(*b":")
-                .chain(r.signature.bytes())
-                .chain(*b"\n")
-            {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        }
-        h
+        kabi::export::abi_hash_sorted(recs.iter().map(|r| (r.name, r.signature)))
     })
 }
 
 /// The ABI string modules must carry in `.modinfo` as `abi=`.
 pub fn abi_string() -> String {
-    alloc::format!("{:016x}", abi_hash())
-}
-
-/// A string passed across the module ABI.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct KStr {
-    /// Bytes (UTF-8 expected, not required).
-    pub ptr: *const u8,
-    /// Length.
-    pub len: usize,
-}
-
-impl KStr {
-    /// Borrows the bytes.
-    ///
-    /// # Safety
-    /// `ptr..ptr+len` must be readable for the returned lifetime.
-    pub unsafe fn bytes<'a>(self) -> &'a [u8] {
-        if self.ptr.is_null() || self.len == 0 {
-            return &[];
-        }
-        // SAFETY: guaranteed by the caller.
-        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
-    }
+    alloc::format!("{}", kabi::export::abi_string(abi_hash()))
 }
 
 /// Prints the export table (shell `kexports`).

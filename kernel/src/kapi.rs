@@ -4,8 +4,7 @@ use crate::exports::KStr;
 use crate::kexport;
 use core::alloc::Layout;
 
-/// A module's shell-command handler.
-pub type CmdFn = extern "C" fn(argc: usize, argv: *const KStr) -> i32;
+pub use kabi::ffi::CmdFn;
 
 kexport!(
     /// Writes bytes to the console.

@@ -158,10 +158,6 @@ fn check_align(a: u64, max: u64) -> Option<u64> {
     (a.is_power_of_two() && a <= max).then_some(a)
 }
 
-fn split_strings(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    data.split(|&b| b == 0).filter(|s| !s.is_empty())
-}
-
 /// Little-endian field readers for fixed-size records (0 if out of range; never panic).
 #[inline(always)]
 fn le16(b: &[u8], at: usize) -> u16 {
@@ -526,7 +522,7 @@ impl<'a> Object<'a> {
                 continue;
             }
             if s.name == MODEXPORTS {
-                for raw in split_strings(s.data) {
+                for raw in kabi::modinfo::strings(s.data) {
                     let name = core::str::from_utf8(raw)
                         .map_err(|_| Error::BadModinfo(".modexports name is not UTF-8".into()))?;
                     if !export_set.insert(name) {
@@ -548,13 +544,15 @@ impl<'a> Object<'a> {
                     exports.push(name);
                 }
             } else if s.name == MODINFO {
-                for raw in split_strings(s.data) {
-                    let text = core::str::from_utf8(raw)
-                        .map_err(|_| Error::BadModinfo(".modinfo entry is not UTF-8".into()))?;
-                    let (k, v) = text
-                        .split_once('=')
-                        .filter(|(k, _)| !k.is_empty())
-                        .ok_or_else(|| Error::BadModinfo(text.to_string()))?;
+                for raw in kabi::modinfo::strings(s.data) {
+                    let (k, v) = kabi::modinfo::entry(raw).map_err(|e| match e {
+                        kabi::modinfo::EntryError::NotUtf8 => {
+                            Error::BadModinfo(".modinfo entry is not UTF-8".into())
+                        }
+                        kabi::modinfo::EntryError::NoEquals => {
+                            Error::BadModinfo(String::from_utf8_lossy(raw).into_owned())
+                        }
+                    })?;
                     modinfo.push((k.to_string(), v.to_string()));
                 }
             }

@@ -156,7 +156,7 @@ pub mod __private {
         let args: super::Vec<&str> = raw
             .iter()
             // SAFETY: each argument is readable for the duration of the call.
-            .map(|a| core::str::from_utf8(unsafe { a.as_bytes() }).unwrap_or("\u{fffd}"))
+            .map(|a| core::str::from_utf8(unsafe { a.bytes() }).unwrap_or("\u{fffd}"))
             .collect();
         match handler(&args) {
             Ok(()) => 0,

@@ -23,13 +23,13 @@ pub fn prints() -> usize {
 
 fn s(k: KStr) -> String {
     // SAFETY: test callers pass valid strings.
-    String::from_utf8(unsafe { k.as_bytes() }.to_vec()).unwrap()
+    String::from_utf8(unsafe { k.bytes() }.to_vec()).unwrap()
 }
 
 #[no_mangle]
 extern "C" fn kmod_print(bytes: *const u8, len: usize) {
     // SAFETY: the SDK passes readable bytes.
-    let b = unsafe { KStr { ptr: bytes, len }.as_bytes() };
+    let b = unsafe { KStr { ptr: bytes, len }.bytes() };
     OUT.with(|o| o.borrow_mut().extend_from_slice(b));
     PRINTS.with(|p| *p.borrow_mut() += 1);
 }

@@ -22,7 +22,7 @@ pub trait Param: Sized {
 }
 
 impl Param for String {
-    const TYPE: &'static str = "str";
+    const TYPE: &'static str = kabi::param::ParamType::Str.name();
     type Default = &'static str;
     fn parse(value: &str) -> Option<Self> {
         Some(String::from(value))
@@ -49,15 +49,11 @@ macro_rules! int_param {
 int_param!(u32, i32, u64);
 
 impl Param for bool {
-    const TYPE: &'static str = "bool";
+    const TYPE: &'static str = kabi::param::ParamType::Bool.name();
     type Default = bool;
     /// Accepts what the kernel accepts: `1 y true` and `0 n false`.
     fn parse(value: &str) -> Option<Self> {
-        match value {
-            "1" | "y" | "true" => Some(true),
-            "0" | "n" | "false" => Some(false),
-            _ => None,
-        }
+        kabi::param::parse_bool(value)
     }
     fn from_default(d: bool) -> Self {
         d
@@ -79,6 +75,6 @@ pub fn param<T: Param>(name: &str) -> Option<T> {
         return None;
     }
     // SAFETY: on success the kernel filled `out` with a string valid for this call.
-    let bytes = unsafe { out.as_bytes() };
+    let bytes = unsafe { out.bytes() };
     T::parse(core::str::from_utf8(bytes).ok()?)
 }

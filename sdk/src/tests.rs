@@ -159,3 +159,17 @@ fn ffi_matches_kmod_h() {
         assert!(ffi.contains(&std::format!("pub fn {name}(")), "{name}");
     }
 }
+
+#[test]
+fn param_type_names_are_the_kernels() {
+    use crate::param::Param;
+    use kabi::param::ParamType;
+    assert_eq!(<u32 as Param>::TYPE, ParamType::U32.name());
+    assert_eq!(<i32 as Param>::TYPE, ParamType::I32.name());
+    assert_eq!(<u64 as Param>::TYPE, ParamType::U64.name());
+    assert_eq!(<bool as Param>::TYPE, ParamType::Bool.name());
+    assert_eq!(
+        <alloc::string::String as Param>::TYPE,
+        ParamType::Str.name()
+    );
+}

@@ -189,27 +189,21 @@ pub fn build() -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// Writes the module archive into the reserved `.kmodules` section of `elf`, in place.
-/// Format (read by kernel/src/builtin_modules.rs): "KMODARC1", u32 count, then per module
-/// u16 name length, name, u32 size, bytes, padding to 8.
+/// Writes the module archive ([`kabi::archive`], read by kernel/src/builtin_modules.rs)
+/// into the reserved `.kmodules` section of `elf`, in place.
 fn embed_modules(elf: &Path, modules: &[PathBuf]) -> Result<(), String> {
     use object::{Object, ObjectSection};
-    let mut archive = b"KMODARC1".to_vec();
-    archive.extend_from_slice(&(modules.len() as u32).to_le_bytes());
+    let mut files = Vec::new();
     for m in modules {
         let name = m
             .file_stem()
             .and_then(|s| s.to_str())
             .ok_or_else(|| format!("bad module path {}", m.display()))?;
         let bytes = std::fs::read(m).map_err(|e| format!("{}: {e}", m.display()))?;
-        archive.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        archive.extend_from_slice(name.as_bytes());
-        archive.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        archive.extend_from_slice(&bytes);
-        while !archive.len().is_multiple_of(8) {
-            archive.push(0);
-        }
+        files.push((name, bytes));
     }
+    let archive = kabi::archive::write(files.iter().map(|(n, b)| (*n, b.as_slice())))
+        .map_err(|e| format!("built-in module archive: {e}"))?;
     let mut data = std::fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
     let (off, size) = {
         let file = object::File::parse(&*data).map_err(|e| format!("{}: {e}", elf.display()))?;

@@ -35,12 +35,10 @@ const LD: &str = "aarch64-linux-gnu-ld";
 const OBJCOPY: &str = "aarch64-linux-gnu-objcopy";
 const GCC: &str = "aarch64-linux-gnu-gcc";
 
-/// Size of one `.kexports` record: `{ name: &str, addr: *const (), signature: &str }`.
-const KEXPORT_RECORD: usize = 40;
+/// Size of one `.kexports` record.
+const KEXPORT_RECORD: usize = kabi::export::RECORD_SIZE;
 /// Where the dry link places the first module (the real module area is near the kernel).
 const DRY_LINK_BASE: u64 = 0x4800_0000;
-/// Parameter types the kernel understands.
-const PARAM_TYPES: &[&str] = &["str", "u32", "i32", "u64", "bool"];
 
 /// Flags for C modules (besides -I, -D and the file names).
 pub const C_FLAGS: &[&str] = &[
@@ -106,28 +104,13 @@ pub struct KernelAbi {
 impl KernelAbi {
     /// The `abi=` string: 16 lowercase hex digits.
     pub fn abi_string(&self) -> String {
-        format!("{:016x}", self.hash)
+        kabi::export::abi_string(self.hash).to_string()
     }
 }
 
-/// FNV-1a 64 over `name:signature\n` for every `(name, signature)`, sorted by name.
+/// The ABI hash ([`kabi::export::abi_hash`]) of `(name, signature)` records.
 pub fn abi_hash(records: &[(String, String)]) -> u64 {
-    let mut sorted: Vec<&(String, String)> = records.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (name, sig) in sorted {
-        for &b in name
-            .as_bytes()
-            .iter()
-            .chain(b":")
-            .chain(sig.as_bytes())
-            .chain(b"\n")
-        {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
+    kabi::export::abi_hash(records.iter().map(|(n, s)| (n.as_str(), s.as_str())))
 }
 
 /// Reads the `.kexports` records of a kernel image (an executable ELF whose pointers are
@@ -168,15 +151,14 @@ pub fn read_kernel_abi(elf: &[u8]) -> Result<KernelAbi, String> {
         String::from_utf8(bytes.to_vec())
             .map_err(|_| format!(".kexports record {i}: {what} is not UTF-8"))
     };
-    let word = |rec: &[u8], i: usize| {
-        u64::from_le_bytes(rec[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
-    };
     let mut records = Vec::new();
     let mut exports = BTreeMap::new();
     for (i, rec) in data.chunks_exact(KEXPORT_RECORD).enumerate() {
-        let name = string_at(word(rec, 0), word(rec, 1), "name", i)?;
-        let sig = string_at(word(rec, 3), word(rec, 4), "signature", i)?;
-        if exports.insert(name.clone(), word(rec, 2)).is_some() {
+        let rec: &[u8; KEXPORT_RECORD] = rec.try_into().map_err(|_| "short record")?;
+        let [name_ptr, name_len, addr, sig_ptr, sig_len] = kabi::export::record_words(rec);
+        let name = string_at(name_ptr, name_len, "name", i)?;
+        let sig = string_at(sig_ptr, sig_len, "signature", i)?;
+        if exports.insert(name.clone(), addr).is_some() {
             return Err(format!(".kexports: '{name}' is exported twice"));
         }
         records.push((name, sig));
@@ -328,10 +310,6 @@ impl KoInfo {
     }
 }
 
-fn nul_strings(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    data.split(|&b| b == 0).filter(|s| !s.is_empty())
-}
-
 /// Reads the metadata and symbol interface of a relocatable object.
 pub fn inspect(bytes: &[u8]) -> Result<KoInfo, String> {
     let file = object::File::parse(bytes).map_err(|e| format!("not an ELF object: {e}"))?;
@@ -347,25 +325,19 @@ pub fn inspect(bytes: &[u8]) -> Result<KoInfo, String> {
             continue;
         }
         let data = s.data().map_err(|e| format!("{name}: {e}"))?;
-        for raw in nul_strings(data) {
-            let text =
-                std::str::from_utf8(raw).map_err(|_| format!("{name}: entry is not UTF-8"))?;
+        for raw in kabi::modinfo::strings(data) {
             if name == ".modexports" {
+                let text =
+                    std::str::from_utf8(raw).map_err(|_| format!("{name}: entry is not UTF-8"))?;
                 info.exports.push(text.to_string());
             } else {
-                let (k, v) = text
-                    .split_once('=')
-                    .ok_or_else(|| format!(".modinfo: '{text}' is not key=value"))?;
+                let (k, v) = kabi::modinfo::entry(raw)
+                    .map_err(|e| format!(".modinfo: '{}': {e}", String::from_utf8_lossy(raw)))?;
                 info.modinfo.push((k.to_string(), v.to_string()));
             }
         }
     }
-    info.depends = info
-        .get("depends")
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    info.depends = kabi::modinfo::depends(info.get("depends").unwrap_or(""))
         .map(String::from)
         .collect();
     let mut imports = BTreeSet::new();
@@ -418,12 +390,15 @@ pub fn verify(
     }
     for (k, v) in &info.modinfo {
         if k == "parm" {
-            let mut it = v.splitn(3, ':');
-            let (pname, ty) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
-            if pname.is_empty() || !PARAM_TYPES.contains(&ty) {
+            let ok = kabi::param::ParamDecl::parse(v).is_some_and(|d| d.ty.is_ok());
+            if !ok {
+                let types: Vec<&str> = kabi::param::ParamType::ALL
+                    .iter()
+                    .map(|t| t.name())
+                    .collect();
                 return fail(format!(
                     "bad parameter declaration parm={v} (NAME:TYPE:description, TYPE one of {})",
-                    PARAM_TYPES.join(", ")
+                    types.join(", ")
                 ));
             }
         }
@@ -545,9 +520,7 @@ fn object_interface(path: &Path) -> Result<(BTreeSet<String>, Vec<String>), Stri
     for s in file.sections() {
         if s.name() == Ok(".modexports") {
             let data = s.data().map_err(|e| format!("{}: {e}", path.display()))?;
-            for raw in nul_strings(data) {
-                exports.push(String::from_utf8_lossy(raw).into_owned());
-            }
+            exports.extend(kabi::modinfo::exports(data).map(String::from));
         }
     }
     Ok((defined, exports))

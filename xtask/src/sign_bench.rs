@@ -82,7 +82,9 @@ pub fn run() -> Result<(), String> {
         rows.push((label, r));
     }
     drop(g);
-    println!("Module signature verification in the guest (Ed25519, median of insmodbench, one boot):");
+    println!(
+        "Module signature verification in the guest (Ed25519, median of insmodbench, one boot):"
+    );
     println!(
         "  {:<14} {:>9} {:>11} {:>11} {:>8}",
         "module", "bytes", "verify us", "insmod us", "share"
@@ -106,6 +108,8 @@ pub fn run() -> Result<(), String> {
         copy_rate * 1e6 / (1 << 20) as f64,
         copy_rate / rate
     );
-    println!("  fixed cost per module: {fixed:.0} us (the verify time of hello_c less its hashing)");
+    println!(
+        "  fixed cost per module: {fixed:.0} us (the verify time of hello_c less its hashing)"
+    );
     Ok(())
 }

@@ -8,7 +8,7 @@
 //! [`console::write_raw`](crate::console::write_raw). No text is printed while a transfer
 //! runs; the caller reports the result.
 
-pub mod frame;
+pub use kabi::kx as frame;
 mod kx;
 mod ymodem;
 

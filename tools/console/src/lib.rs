@@ -1,9 +1,7 @@
 //! The host side of serial module loading: endpoints (unix socket, TCP, pty, serial
 //! device), the kx/1 sender, and the interactive console.
 
-#[path = "../../../kernel/src/transfer/frame.rs"]
-#[allow(dead_code)]
-pub mod frame;
+pub use kabi::kx as frame;
 
 pub mod attach;
 pub mod kx;

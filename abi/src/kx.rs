@@ -1,5 +1,5 @@
 //! The kx/1 wire format, shared by the kernel receiver and the host sender
-//! (`tools/console` includes this file). `core` and `crc` only: no allocation.
+//! (`tools/console`). `core` and `crc` only: no allocation.
 //!
 //! ```text
 //! 0xA5 | kind u8 | seq u32 LE | len u16 LE | payload[len] | CRC-32 LE of kind..payload
@@ -264,5 +264,92 @@ impl Decoder {
             self.start += total;
             return Some((kind, seq, &self.buf[s + HEADER..s + HEADER + len]));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn frame(kind: Kind, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let mut b = [0u8; MAX_FRAME];
+        let n = encode(kind, seq, payload, &mut b).unwrap();
+        b[..n].to_vec()
+    }
+
+    fn decode_all(d: &mut Decoder, bytes: &[u8]) -> Vec<(Kind, u32, Vec<u8>)> {
+        let mut out = Vec::new();
+        for &b in bytes {
+            d.push(b);
+            while let Some((k, s, p)) = d.poll() {
+                out.push((k, s, p.to_vec()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn frames_survive_garbage_and_damage() {
+        let a = frame(Kind::Data, 7, &[1, 2, 3]);
+        let b = frame(Kind::End, 8, &[]);
+        let mut bad = frame(Kind::Data, 9, &[9; 100]);
+        bad[20] ^= 0x10;
+        let mut stream = b"noise \xa5\xa5 text".to_vec();
+        stream.extend_from_slice(&a);
+        stream.extend_from_slice(&bad);
+        stream.extend_from_slice(&b);
+        let mut d = Decoder::new();
+        let got = decode_all(&mut d, &stream);
+        assert_eq!(
+            got,
+            [
+                (Kind::Data, 7, alloc::vec![1, 2, 3]),
+                (Kind::End, 8, Vec::new())
+            ]
+        );
+        assert!(d.bad_frames() >= 1);
+        assert!(encode(
+            Kind::Data,
+            0,
+            &[0; MAX_PAYLOAD + 1],
+            &mut [0; 2 * MAX_FRAME]
+        )
+        .is_none());
+        assert!(encode(Kind::Data, 0, &[0; 4], &mut [0; 8]).is_none());
+    }
+
+    #[test]
+    fn a_frame_inside_a_damaged_one_is_found() {
+        // A truncated frame's tail swallows the start of a good one: the decoder resyncs
+        // one byte after the bad sync and still finds it.
+        let good = frame(Kind::Hello, 0, &[5; 16]);
+        let mut partial = frame(Kind::Data, 1, &[0; 40]);
+        partial.truncate(12);
+        let mut s = partial;
+        s.extend_from_slice(&good);
+        s.extend_from_slice(&[0; MAX_FRAME]);
+        let mut d = Decoder::new();
+        let got = decode_all(&mut d, &s);
+        assert!(got
+            .iter()
+            .any(|(k, _, p)| *k == Kind::Hello && p == &[5; 16]));
+    }
+
+    #[test]
+    fn hello_round_trip() {
+        let h = Hello {
+            version: VERSION,
+            flags: FLAG_DEFLATE,
+            size: 5000,
+            stream_len: 2049,
+            crc: 0xdead_beef,
+        };
+        let mut p = h.to_bytes().to_vec();
+        p.extend_from_slice(b"hello.ko");
+        let (back, name) = Hello::parse(&p).unwrap();
+        assert_eq!((back, name), (h, &b"hello.ko"[..]));
+        assert_eq!(back.chunks(), 3);
+        assert!(Hello::parse(&p[..15]).is_none());
     }
 }
