@@ -45,7 +45,7 @@ fn hello_with_parameters_from_the_host_loads_and_unloads() {
     assert!(out.contains(" us"), "{out}");
     let ls = cmd(&mut g, "lsmod");
     assert!(
-        ls.starts_with("Module                  Size  Used by\nhello "),
+        ls.starts_with("Module                  Size      Heap  Used by\nhello "),
         "{ls}"
     );
     let info = cmd(&mut g, "modinfo hello");
@@ -211,6 +211,20 @@ fn module_faults_are_contained_and_named() {
     assert!(r.contains("[#1]"), "{r}");
     g.expect("\n> ", T).unwrap();
     assert!(cmd(&mut g, "lsmod").contains("[faulted]"));
+    // A faulted module's commands answer with an error instead of running again.
+    let out = cmd(&mut g, "faulty_text");
+    assert!(
+        out.contains(
+            "faulty_text: module faulty has faulted; its commands are disabled (rmmod faulty)"
+        ),
+        "{out}"
+    );
+    let out = cmd(&mut g, "rmmod faulty");
+    assert!(
+        out.contains("faulty: faulted earlier; not running its exit code"),
+        "{out}"
+    );
+    cmd(&mut g, "insmod faulty");
     // Writing to the module's own text is a permission fault (W^X).
     g.send(b"faulty_text\r").unwrap();
     let r = g
@@ -224,7 +238,7 @@ fn module_faults_are_contained_and_named() {
     assert!(r.contains("permission fault"), "{r}");
     assert!(r.contains("[#2]"), "the oops counter goes up: {r}");
     assert!(r.contains("Tainted: G      D    O"), "{r}");
-    assert!(r.contains("faulty(OD)"), "{r}");
+    assert!(r.contains("Modules linked in: faulty(O)"), "{r}");
     g.expect("\n> ", T).unwrap();
     // The kernel and shell live on; the module can be removed.
     assert!(cmd(&mut g, "echo still alive").contains("still alive"));

@@ -72,7 +72,10 @@ fn signed_modules_load_from_the_image_and_the_host_when_enforcing() {
     );
     assert!(out.contains("hello: hi (1/1)"), "{out}");
     let ls = cmd(&mut g, "lsmod");
-    assert!(ls.contains("hello_c                 8192  0 (O)"), "{ls}");
+    assert!(
+        ls.contains("hello_c                 8192         0  0 (O)"),
+        "{ls}"
+    );
     assert!(!ls.contains("E)"), "{ls}");
     cmd(&mut g, "rmmod hello");
     cmd(&mut g, "rmmod hello_c");

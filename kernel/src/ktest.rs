@@ -7,7 +7,7 @@
 //! test and a closing `N passed, N failed`, then exits QEMU through semihosting with
 //! status 0 or 1.
 
-use crate::recovery::{self, Abandoned};
+use crate::fault::recovery::{self, Abandoned};
 use crate::{print, println};
 
 /// What a test expects to happen.
@@ -151,16 +151,16 @@ pub fn run_all(filter: &str) -> ! {
 
 ktest!(
     fn brk_is_handled_and_returns() {
-        let before = crate::trap::BRK_COUNT.load(core::sync::atomic::Ordering::Relaxed);
+        let before = crate::fault::trap::BRK_COUNT.load(core::sync::atomic::Ordering::Relaxed);
         arch::cpu::breakpoint();
-        let after = crate::trap::BRK_COUNT.load(core::sync::atomic::Ordering::Relaxed);
+        let after = crate::fault::trap::BRK_COUNT.load(core::sync::atomic::Ordering::Relaxed);
         assert_eq!(after, before + 1);
     }
 );
 
 ktest!(
     fn svc_is_handled_and_returns() {
-        assert_eq!(arch::cpu::supervisor_call(), crate::trap::SVC_REPLY);
+        assert_eq!(arch::cpu::supervisor_call(), crate::fault::trap::SVC_REPLY);
     }
 );
 
@@ -185,17 +185,17 @@ ktest!(
     fn probe_reports_unmapped_memory() {
         assert_eq!(arch::probe::read_u64(0), None);
         assert_eq!(
-            arch::probe::read_u64(crate::mem::sym::__boot_stack_guard()),
+            arch::probe::read_u64(crate::platform::mem::sym::__boot_stack_guard()),
             None
         );
-        assert!(arch::probe::read_u64(crate::mem::sym::__kernel_start()).is_some());
+        assert!(arch::probe::read_u64(crate::platform::mem::sym::__kernel_start()).is_some());
     }
 );
 
 ktest!(
     fn text_is_not_writable_and_rodata_is_read_only() {
-        let text = crate::mem::sym::__kernel_start();
-        let ro = crate::mem::sym::__rodata_start();
+        let text = crate::platform::mem::sym::__kernel_start();
+        let ro = crate::platform::mem::sym::__rodata_start();
         // SAFETY: these stores must fail; if they succeeded the test fails anyway.
         unsafe {
             assert!(!arch::probe::write_u8(text, 0));
@@ -206,7 +206,7 @@ ktest!(
 
 ktest!(
     fn heap_allocates_and_frees() {
-        let before = crate::mem::heap_stats().0;
+        let before = crate::platform::mem::heap_stats().0;
         {
             let mut v = alloc::vec::Vec::new();
             for i in 0..10_000u32 {
@@ -214,7 +214,7 @@ ktest!(
             }
             assert_eq!(v.iter().map(|&x| x as u64).sum::<u64>(), 49_995_000);
         }
-        assert_eq!(crate::mem::heap_stats().0, before);
+        assert_eq!(crate::platform::mem::heap_stats().0, before);
     }
 );
 
@@ -228,24 +228,24 @@ ktest!(
 
 ktest!(
     fn odd_device_trees_fall_back_with_a_warning() {
-        let Some(real) = crate::boot_dtb() else {
+        let Some(real) = crate::platform::boot_dtb() else {
             panic!("booted without a device tree")
         };
-        let (info, warn) = crate::probe_board(Some(real));
+        let (info, warn) = crate::boot::probe_board(Some(real));
         assert!(warn.is_none() && info.from_dt);
         // No tree at all.
-        let (info, warn) = crate::probe_board(None);
+        let (info, warn) = crate::boot::probe_board(None);
         assert!(warn.is_some() && !info.from_dt && info.ram.size == 128 << 20);
         // Truncated, and corrupted at many offsets: always a board, at worst the fallback.
         let mut copy = alloc::vec::Vec::from(real);
-        let (_, warn) = crate::probe_board(Some(&copy[..40]));
+        let (_, warn) = crate::boot::probe_board(Some(&copy[..40]));
         assert!(warn.is_some());
         let mut state = 0x1234_5678u32;
         for _ in 0..64 {
             state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let at = (state as usize >> 4) % copy.len();
             copy[at] ^= (state >> 24) as u8 | 1;
-            let (info, _) = crate::probe_board(Some(&copy));
+            let (info, _) = crate::boot::probe_board(Some(&copy));
             assert!(info.ram.size >= 16 << 20);
         }
     }

@@ -1,85 +1,29 @@
 //! The unikernel: boots on QEMU `virt`, links its own modules, explains its own crashes.
+//!
+//! Layers, lowest first; each may use only the layers below it (`cargo xtask lint` checks):
+//! `platform` (board, console, memory, image sections) → `irq` (handler table) → `fault`
+//! (recovery, traps, reports, taint) → `cmd` (command registry) → `module` (the module
+//! manager) → `kapi` (what modules may call) → `transfer` (serial upload) → `shell` →
+//! `boot`, `ktest`, `main` (boot order).
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-pub mod builtin_modules;
-pub mod console;
-pub mod exports;
+pub mod boot;
+pub mod cmd;
+pub mod fault;
 pub mod irq;
-pub mod kallsyms;
 pub mod kapi;
 pub mod ktest;
-pub mod mem;
 pub mod module;
-pub mod recovery;
-pub mod report;
+pub mod platform;
 pub mod shell;
-pub mod signing;
 pub mod transfer;
-pub mod trap;
 
 use boards::virt::BoardInfo;
-
-/// Kernel release.
-pub const RELEASE: &str = env!("CARGO_PKG_VERSION");
-
-/// What the board probe found, set once at boot.
-pub static BOARD: spin::Once<BoardInfo> = spin::Once::new();
-
-/// The board description (fallback defaults before the probe ran).
-pub fn board() -> BoardInfo {
-    BOARD.get().copied().unwrap_or_else(BoardInfo::fallback)
-}
-
-/// Finds the device tree: the loader's x0 if it points at one, else the start of RAM,
-/// where QEMU's `-kernel` puts it for ELF images.
-fn find_dtb(x0: usize) -> Option<&'static [u8]> {
-    for candidate in [x0 as u64, boards::virt::RAM_BASE] {
-        if candidate == 0 || candidate % 8 != 0 {
-            continue;
-        }
-        let lo = boards::virt::RAM_BASE;
-        if candidate < lo || candidate >= mem::sym::__kernel_start() {
-            continue;
-        }
-        let head = arch::probe::read_u64(candidate)?;
-        if let Some(size) = boards::virt::fdt_size(head.to_le_bytes()) {
-            if candidate + size as u64 <= mem::sym::__kernel_start() {
-                // SAFETY: the range is mapped RAM below the kernel image that nothing else
-                // uses, and holds a blob with a valid FDT header of this size.
-                return Some(unsafe { core::slice::from_raw_parts(candidate as *const u8, size) });
-            }
-        }
-    }
-    None
-}
-
-/// Reads the board description from the device tree, falling back to the documented QEMU
-/// `virt` defaults (with a warning) when there is none or it cannot be parsed. Parsing runs
-/// under a recovery point, so even a tree that makes the parser panic or fault only costs a
-/// warning.
-pub fn probe_board(blob: Option<&[u8]>) -> (BoardInfo, Option<&'static str>) {
-    let Some(blob) = blob else {
-        return (
-            BoardInfo::fallback(),
-            Some("warning: no device tree found; using QEMU virt defaults (128 MiB)"),
-        );
-    };
-    let mut parsed = None;
-    let r = recovery::run(false, 0, || parsed = BoardInfo::from_fdt(blob));
-    match (r, parsed) {
-        (Ok(()), Some(info)) if info.ram.size >= 16 << 20 => (info, None),
-        (Ok(()), Some(_)) => (BoardInfo::fallback(), Some("warning: device tree has no usable memory node; using QEMU virt defaults (128 MiB)")),
-        _ => (BoardInfo::fallback(), Some("warning: device tree unreadable; using QEMU virt defaults (128 MiB)")),
-    }
-}
-
-/// The device tree the kernel booted with, if any.
-pub fn boot_dtb() -> Option<&'static [u8]> {
-    find_dtb(0)
-}
+use fault::{recovery, report, trap};
+use platform::{console, exports, mem, BOARD};
 
 /// Entered from the boot assembly on the boot stack, MMU off, IRQs masked.
 #[no_mangle]
@@ -92,7 +36,7 @@ extern "C" fn kernel_entry(x0: usize, entry_el: u64) -> ! {
         report::halt();
     }
     let mut warnings: [Option<&str>; 2] = [None, None];
-    let (info, warning) = probe_board(find_dtb(x0));
+    let (info, warning) = boot::probe_board(platform::find_dtb(x0));
     warnings[0] = warning;
     let info = *BOARD.call_once(|| info);
     if info.uart != boards::virt::UART_BASE {
@@ -119,13 +63,17 @@ extern "C" fn kernel_entry(x0: usize, entry_el: u64) -> ! {
     // Sort the export table now, so that the first insmod allocates nothing permanent.
     exports::table();
     exports::abi_hash();
-    irq::init(info.gic, info.uart_intid);
+    irq::init(info.gic);
+    if let Err(e) = irq::register(info.uart_intid, console::on_irq) {
+        println!("warning: no console input: {e}");
+    }
+    module::init_hooks();
     banner(&info, &layout, t0, entry_el);
     for w in warnings.iter().flatten() {
         println!("{w}");
     }
     let args = info.bootargs;
-    signing::init(args.as_str());
+    module::signing::init(args.as_str());
     if let Some(filter) = ktest::requested(args.as_str()) {
         ktest::run_all(filter);
     }
@@ -135,7 +83,7 @@ extern "C" fn kernel_entry(x0: usize, entry_el: u64) -> ! {
 fn banner(info: &BoardInfo, layout: &mem::Layout, t0: u64, entry_el: u64) {
     let (cpu, variant, rev) = arch::cpu::cpu_model();
     println!();
-    println!("unikernel {RELEASE} (aarch64)");
+    println!("unikernel {} (aarch64)", platform::RELEASE);
     println!(
         "Board: {}{}",
         info.model.as_str(),
@@ -158,25 +106,6 @@ fn banner(info: &BoardInfo, layout: &mem::Layout, t0: u64, entry_el: u64) {
         "Booted in {} us. Type 'help' for commands.",
         boards::timer::uptime_us().saturating_sub(t0)
     );
-}
-
-/// Powers off through PSCI (QEMU exits with status 0).
-pub fn poweroff() -> ! {
-    irq::shutdown();
-    boards::psci::system_off(board().psci);
-    let _ = boards::semihosting::exit(0);
-    loop {
-        arch::cpu::wait_for_interrupt();
-    }
-}
-
-/// Resets through PSCI.
-pub fn reboot() -> ! {
-    irq::shutdown();
-    boards::psci::system_reset(board().psci);
-    loop {
-        arch::cpu::wait_for_interrupt();
-    }
 }
 
 #[panic_handler]

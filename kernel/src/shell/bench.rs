@@ -2,7 +2,7 @@
 
 use crate::println;
 use alloc::format;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 /// Registers the benchmark commands.
@@ -32,7 +32,7 @@ fn insmodbench(args: &[&str]) -> Result<(), String> {
     };
     let bytes: Vec<u8> = match src.strip_prefix("host:") {
         Some(path) => super::modcmds::read_host(path)?,
-        None => crate::builtin_modules::find(src)
+        None => crate::platform::builtin_modules::find(src)
             .ok_or_else(|| format!("{src}: no such built-in module"))?
             .to_vec(),
     };
@@ -53,15 +53,15 @@ fn insmodbench(args: &[&str]) -> Result<(), String> {
     let mut name = String::new();
     let mut buf = alloc::vec![0u8; bytes.len()];
     for _ in 0..n {
-        crate::console::set_muted(true);
+        crate::platform::console::set_muted(true);
         let r = crate::module::insmod_timed(&bytes, &[]);
-        crate::console::set_muted(false);
-        let (summary, t) = r?;
-        name = summary.split(':').next().unwrap_or("").into();
-        crate::console::set_muted(true);
+        crate::platform::console::set_muted(false);
+        let (loaded, t) = r.map_err(|e| e.to_string())?;
+        name = loaded.name;
+        crate::platform::console::set_muted(true);
         let r = crate::module::rmmod(&name);
-        crate::console::set_muted(false);
-        r?;
+        crate::platform::console::set_muted(false);
+        r.map_err(|e| e.to_string())?;
         relocs = t.relocs;
         image = t.image;
         verify.push(ns(t.verify));

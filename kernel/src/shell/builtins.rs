@@ -21,26 +21,29 @@ pub fn register_all() {
 }
 
 fn help(_: &[&str]) -> Result<(), String> {
-    for c in super::commands() {
+    for c in crate::cmd::commands() {
         println!("  {:<12} {}", c.name, c.help);
     }
     Ok(())
 }
 
 fn version(_: &[&str]) -> Result<(), String> {
-    let b = crate::board();
+    let b = crate::platform::board();
     println!(
         "unikernel {} (aarch64) on {}",
-        crate::RELEASE,
+        crate::platform::RELEASE,
         b.model.as_str()
     );
     Ok(())
 }
 
 fn meminfo(_: &[&str]) -> Result<(), String> {
-    let (user, actual, total) = crate::mem::heap_stats();
-    let l = crate::mem::LAYOUT.get().copied().unwrap_or_default();
-    let (pt_used, pt_total) = crate::mem::table_usage();
+    let (user, actual, total) = crate::platform::mem::heap_stats();
+    let l = crate::platform::mem::LAYOUT
+        .get()
+        .copied()
+        .unwrap_or_default();
+    let (pt_used, pt_total) = crate::platform::mem::table_usage();
     println!("RAM:        {} KiB at {:#x}", l.ram_size >> 10, l.ram_base);
     println!(
         "Heap:       {} KiB total, {} bytes in use ({} bytes with rounding)",
@@ -51,7 +54,7 @@ fn meminfo(_: &[&str]) -> Result<(), String> {
     println!("Heap area:  {:#x}-{:#x}", l.heap_start, l.heap_end);
     println!("Modules:    {:#x}-{:#x}", l.modules_start, l.modules_end);
     println!("Page tables: {pt_used}/{pt_total} pages");
-    let (rx, dropped) = crate::console::rx_stats();
+    let (rx, dropped) = crate::platform::console::rx_stats();
     println!("Serial RX:  {rx} bytes, {dropped} dropped");
     Ok(())
 }
@@ -77,7 +80,7 @@ fn poweroff(args: &[&str]) -> Result<(), String> {
         return Err(format!("takes no arguments (got '{}')", args.join(" ")));
     }
     println!("Powering off.");
-    crate::poweroff()
+    crate::platform::poweroff()
 }
 
 fn reboot(args: &[&str]) -> Result<(), String> {
@@ -85,5 +88,5 @@ fn reboot(args: &[&str]) -> Result<(), String> {
         return Err(format!("takes no arguments (got '{}')", args.join(" ")));
     }
     println!("Rebooting.");
-    crate::reboot()
+    crate::platform::reboot()
 }

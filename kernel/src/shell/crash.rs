@@ -3,7 +3,7 @@
 use crate::println;
 use alloc::format;
 use alloc::string::String;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::Ordering;
 
 /// Registers `crash`, `ksym` and `ksymbench`.
 pub fn register_all() {
@@ -66,7 +66,8 @@ fn crash(args: &[&str]) -> Result<(), String> {
         }
         "panic" => panic!("crash: deliberate panic"),
         "irq" => {
-            FAULT_IN_IRQ.store(true, Ordering::Relaxed);
+            // The next tick faults in the IRQ handler.
+            crate::irq::add_tick_hook(irq_fault).map_err(|e| alloc::format!("{e}"))?;
             loop {
                 arch::cpu::wait_for_interrupt();
             }
@@ -79,7 +80,7 @@ fn crash(args: &[&str]) -> Result<(), String> {
             }
         }
         "report-fault" => {
-            crate::report::FAULT_WHILE_REPORTING.store(true, Ordering::Relaxed);
+            crate::fault::report::FAULT_WHILE_REPORTING.store(true, Ordering::Relaxed);
             null_read();
         }
         _ => {
@@ -93,16 +94,6 @@ fn crash(args: &[&str]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Set by `crash irq`: the next tick handler faults.
-pub static FAULT_IN_IRQ: AtomicBool = AtomicBool::new(false);
-
-/// Called from the tick handler.
-pub fn maybe_fault_in_irq() {
-    if FAULT_IN_IRQ.swap(false, Ordering::Relaxed) {
-        irq_fault();
-    }
 }
 
 #[inline(never)]
@@ -208,8 +199,8 @@ fn ksym(args: &[&str]) -> Result<(), String> {
     if args.is_empty() {
         return Err("usage: ksym 0xADDRESS|NAME ...".into());
     }
-    let syms = crate::report::KernelSymbols::new();
-    let table = crate::kallsyms::table().map_err(|e| format!("no symbol table: {e}"))?;
+    let syms = crate::fault::report::KernelSymbols::new();
+    let table = crate::platform::kallsyms::table().map_err(|e| format!("no symbol table: {e}"))?;
     for a in args {
         if let Some(addr) = parse_addr(a) {
             let mut out = String::new();
@@ -228,7 +219,7 @@ fn ksym(args: &[&str]) -> Result<(), String> {
 }
 
 fn ksymbench(_: &[&str]) -> Result<(), String> {
-    let table = crate::kallsyms::table().map_err(|e| format!("no symbol table: {e}"))?;
+    let table = crate::platform::kallsyms::table().map_err(|e| format!("no symbol table: {e}"))?;
     let addrs: alloc::vec::Vec<u64> = table.symbols().map(|s| s.start + s.size / 2).collect();
     let (c0, f) = boards::timer::now();
     let mut found = 0usize;

@@ -2,7 +2,7 @@
 
 use crate::println;
 use alloc::format;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 /// Registers the module commands.
@@ -70,15 +70,15 @@ fn insmod(args: &[&str]) -> Result<(), String> {
         Some(source) => {
             if let Some(path) = source.strip_prefix("host:") {
                 read_host(path)?
-            } else if let Some(b) = crate::builtin_modules::find(source) {
+            } else if let Some(b) = crate::platform::builtin_modules::find(source) {
                 b.to_vec()
             } else {
                 upload(Some(source))?
             }
         }
     };
-    let summary = crate::module::insmod(&bytes, params)?;
-    println!("{summary}");
+    let loaded = crate::module::insmod(&bytes, params).map_err(|e| e.to_string())?;
+    println!("{loaded}");
     Ok(())
 }
 
@@ -123,7 +123,7 @@ fn upload(name: Option<&str>) -> Result<Vec<u8>, String> {
             Ok(r.data)
         }
         Err(transfer::Error::NoSender) if name.is_some() => {
-            let names = crate::builtin_modules::names();
+            let names = crate::platform::builtin_modules::names();
             Err(format!(
                 "{}: no such built-in module (built in: {}), and no host console answered; use host:PATH for a file on the host, or `insmod` alone to upload one",
                 name.unwrap_or_default(),
@@ -136,7 +136,9 @@ fn upload(name: Option<&str>) -> Result<Vec<u8>, String> {
 
 fn rmmod(args: &[&str]) -> Result<(), String> {
     match args {
-        [name] => crate::module::rmmod(name),
+        [name] => crate::module::rmmod(name)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         _ => Err("usage: rmmod NAME".into()),
     }
 }
@@ -148,13 +150,13 @@ fn lsmod(_: &[&str]) -> Result<(), String> {
 
 fn modinfo(args: &[&str]) -> Result<(), String> {
     match args {
-        [name] => crate::module::modinfo(name),
+        [name] => crate::module::modinfo(name).map_err(|e| e.to_string()),
         _ => Err("usage: modinfo NAME".into()),
     }
 }
 
 fn kexports(_: &[&str]) -> Result<(), String> {
-    crate::exports::print_table();
-    crate::signing::print_policy();
+    crate::platform::exports::print_table();
+    crate::module::signing::print_policy();
     Ok(())
 }

@@ -5,14 +5,14 @@
 //!
 //! Everything here reads raw bytes from the console's interrupt-fed ring (the shell's line
 //! editor would eat control bytes) and writes protocol bytes with
-//! [`console::write_raw`](crate::console::write_raw). No text is printed while a transfer
+//! [`console::write_raw`](crate::platform::console::write_raw). No text is printed while a transfer
 //! runs; the caller reports the result.
 
 pub use kabi::kx as frame;
 mod kx;
 mod ymodem;
 
-use crate::console;
+use crate::platform::console;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -1,6 +1,6 @@
 //! The kernel's exception handler: fixups, expected traps, recovery, and oops reports.
 
-use crate::recovery::{self, Abandoned};
+use super::recovery::{self, Abandoned};
 use arch::exception::{Exception, Origin};
 use arch::{TrapFrame, TrapKind};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -59,7 +59,7 @@ fn irq(frame: &mut TrapFrame, kind: TrapKind) {
         crate::irq::Handled::Unexpected(id) => {
             use core::fmt::Write;
             let _ = write!(
-                crate::console::Emergency,
+                crate::platform::console::Emergency,
                 "\nUnexpected interrupt: INTID {id} has no handler"
             );
             fatal(frame, kind)
@@ -93,12 +93,12 @@ fn sync(frame: &mut TrapFrame, kind: TrapKind) {
 fn fatal(frame: &mut TrapFrame, kind: TrapKind) {
     let mut recoverable = kind.origin() == Origin::CurrentElSp0 && recovery::current().is_some();
     // Module containment covers module code only: a fault in the kernel's own code halts.
-    if recoverable && recovery::current_is_module() && !crate::module::in_module_area(frame.elr) {
+    if recoverable && recovery::current_is_module() && !super::modules().in_module_area(frame.elr) {
         recoverable = false;
     }
     let report = recovery::current().map(|(r, _)| r).unwrap_or(true);
     if !recoverable || report {
-        crate::report::exception(frame, kind);
+        super::report::exception(frame, kind);
     }
     if recoverable {
         let why = Abandoned::Fault {
@@ -110,5 +110,5 @@ fn fatal(frame: &mut TrapFrame, kind: TrapKind) {
             return;
         }
     }
-    crate::report::halt();
+    super::report::halt();
 }

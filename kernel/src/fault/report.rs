@@ -5,7 +5,7 @@
 //! fault-safe probes; symbols come from the embedded table and the loaded modules (never
 //! blocking on their lock). A fault while printing a report falls back to a raw hex dump.
 
-use crate::console::Emergency;
+use crate::platform::console::Emergency;
 use arch::exception::Exception;
 use arch::{TrapFrame, TrapKind};
 use core::fmt::{self, Display, Write};
@@ -39,7 +39,7 @@ impl KernelSymbols {
     /// Parses the embedded table (cheap: a header check).
     pub fn new() -> Self {
         KernelSymbols {
-            table: crate::kallsyms::table().ok(),
+            table: crate::platform::kallsyms::table().ok(),
         }
     }
 }
@@ -57,8 +57,8 @@ impl Symbolizer for KernelSymbols {
         lookup: u64,
         w: &mut dyn fmt::Write,
     ) -> Result<bool, fmt::Error> {
-        if crate::module::in_module_area(lookup) {
-            return crate::module::symbolize(addr, lookup, w);
+        if super::modules().in_module_area(lookup) {
+            return super::modules().symbolize(addr, lookup, w);
         }
         match &self.table {
             Some(t) => t.symbolize(addr, lookup, w),
@@ -67,8 +67,8 @@ impl Symbolizer for KernelSymbols {
     }
 
     fn function_range(&self, addr: u64) -> Option<(u64, u64)> {
-        if crate::module::in_module_area(addr) {
-            return crate::module::function_range(addr);
+        if super::modules().in_module_area(addr) {
+            return super::modules().function_range(addr);
         }
         self.table.as_ref()?.function_range(addr)
     }
@@ -78,7 +78,7 @@ struct Linked;
 
 impl Display for Linked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::module::write_linked(f)
+        super::modules().write_linked(f)
     }
 }
 
@@ -88,7 +88,7 @@ pub fn count() -> u32 {
 }
 
 fn stacks() -> [StackRange; 2] {
-    let s = crate::mem::stacks();
+    let s = crate::platform::mem::stacks();
     [
         StackRange::new(s[0].1, s[0].2),
         StackRange::new(s[1].1, s[1].2),
@@ -103,20 +103,14 @@ fn emit(regs: &Regs, cause: Cause<'_>, esr: u64, far: u64) {
         let _ = oops::write_raw_hex_report(&mut w, regs, esr, far);
         return;
     }
-    let board = crate::board();
+    let board = crate::platform::board();
     let mut hw = boards::virt::SmallStr::<80>::from(board.model.as_str());
     if board.from_dt {
         hw.push_str(" (DT)");
     }
     let syms = KernelSymbols::new();
     let build_id = syms.table.as_ref().map(|t| t.build_id()).unwrap_or(&[]);
-    let mut taint = 0;
-    if crate::module::TAINT_OOT.load(Ordering::Relaxed) {
-        taint |= Taint::OOT_MODULE;
-    }
-    if crate::signing::TAINT_UNSIGNED.load(Ordering::Relaxed) {
-        taint |= Taint::UNSIGNED_MODULE;
-    }
+    let mut taint = super::taint::get().0;
     if n > 1 {
         taint |= Taint::DIE;
     }
@@ -125,7 +119,7 @@ fn emit(regs: &Regs, cause: Cause<'_>, esr: u64, far: u64) {
     info.oops_count = n;
     info.modules = &Linked;
     info.taint = Taint(taint);
-    info.release = crate::RELEASE;
+    info.release = crate::platform::RELEASE;
     info.build_id = build_id;
     info.hardware = hw.as_str();
     info.cpu = arch::cpu::cpu_id() as u32;
@@ -152,8 +146,11 @@ pub fn exception(frame: &TrapFrame, kind: TrapKind) {
         pstate: frame.spsr,
     };
     for (name, guard) in [
-        ("task", crate::mem::sym::__boot_stack_guard()),
-        ("exception", crate::mem::sym::__exception_stack_guard()),
+        ("task", crate::platform::mem::sym::__boot_stack_guard()),
+        (
+            "exception",
+            crate::platform::mem::sym::__exception_stack_guard(),
+        ),
     ] {
         if kind.exception() == Exception::Sync
             && (guard..guard + arch::mmu::PAGE_SIZE).contains(&frame.far)

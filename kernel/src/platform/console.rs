@@ -19,9 +19,10 @@ pub fn init(base: usize) {
     arch::cpu::without_irqs(|| *UART.lock() = Some(uart));
 }
 
-struct Locked;
+/// The console as a `core::fmt::Write` (the normal, locked path).
+pub struct Writer;
 
-impl Write for Locked {
+impl Write for Writer {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         write_bytes(s.as_bytes());
         Ok(())
@@ -67,7 +68,7 @@ pub fn write_raw(bytes: &[u8]) {
 
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments<'_>) {
-    let _ = Locked.write_fmt(args);
+    let _ = Writer.write_fmt(args);
 }
 
 /// A writer that needs no lock and no allocation: used by the oops path, which may run
@@ -91,14 +92,14 @@ impl Write for Emergency {
 /// Prints to the console.
 #[macro_export]
 macro_rules! print {
-    ($($arg:tt)*) => ($crate::console::_print(format_args!($($arg)*)));
+    ($($arg:tt)*) => ($crate::platform::console::_print(format_args!($($arg)*)));
 }
 
 /// Prints to the console, with a newline.
 #[macro_export]
 macro_rules! println {
     () => ($crate::print!("\n"));
-    ($($arg:tt)*) => ($crate::console::_print(format_args!("{}\n", format_args!($($arg)*))));
+    ($($arg:tt)*) => ($crate::platform::console::_print(format_args!("{}\n", format_args!($($arg)*))));
 }
 
 // ---- Receive ring -------------------------------------------------------------------------

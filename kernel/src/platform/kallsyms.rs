@@ -16,8 +16,8 @@ static RESERVE: [u8; RESERVED] = [0; RESERVED];
 /// zero initialiser into the reads).
 pub fn bytes() -> &'static [u8] {
     let (s, e) = (
-        crate::mem::sym::__kallsyms_start(),
-        crate::mem::sym::__kallsyms_end(),
+        super::mem::sym::__kallsyms_start(),
+        super::mem::sym::__kallsyms_end(),
     );
     // SAFETY: the linker script brackets the read-only `.kallsyms` section with these
     // symbols; it is mapped for the life of the system and never written at run time.

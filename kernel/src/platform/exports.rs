@@ -97,7 +97,7 @@ pub fn print_table() {
     println!(
         "{} kernel exports, ABI {} {}",
         table().len(),
-        crate::RELEASE,
+        crate::platform::RELEASE,
         abi_string()
     );
     for (name, addr) in table() {

@@ -1,8 +1,7 @@
 //! The kernel API exported to modules (C ABI). The C view is `sdk/include/kmod.h`.
 
-use crate::exports::KStr;
 use crate::kexport;
-use core::alloc::Layout;
+use kabi::ffi::KStr;
 
 pub use kabi::ffi::CmdFn;
 
@@ -11,44 +10,29 @@ kexport!(
     fn kmod_print(ptr: *const u8, len: usize) {
         // SAFETY: module ABI contract: `ptr..ptr+len` is readable.
         let bytes = unsafe { KStr { ptr, len }.bytes() };
-        crate::console::write_bytes(bytes);
+        crate::platform::console::write_bytes(bytes);
     }
 );
 
 kexport!(
     /// Allocates from the kernel heap (null on failure or a bad layout).
     fn kmod_alloc(size: usize, align: usize) -> *mut u8 {
-        match Layout::from_size_align(size.max(1), align.max(1)) {
-            // SAFETY: the layout has non-zero size.
-            Ok(l) => unsafe { alloc::alloc::alloc(l) },
-            Err(_) => core::ptr::null_mut(),
-        }
+        crate::module::heap::alloc(size, align)
     }
 );
 
 kexport!(
-    /// Frees memory from `kmod_alloc` with the same size and alignment.
-    fn kmod_free(ptr: *mut u8, size: usize, align: usize) {
-        if ptr.is_null() {
-            return;
-        }
-        if let Ok(l) = Layout::from_size_align(size.max(1), align.max(1)) {
-            // SAFETY: module ABI contract: `ptr` came from `kmod_alloc` with this layout.
-            unsafe { alloc::alloc::dealloc(ptr, l) }
-        }
+    /// Frees memory from `kmod_alloc` (only blocks the calling module holds; the size and
+    /// alignment are those recorded at allocation).
+    fn kmod_free(ptr: *mut u8, _size: usize, _align: usize) {
+        crate::module::heap::free(ptr)
     }
 );
 
 kexport!(
     /// Resizes memory from `kmod_alloc`.
-    fn kmod_realloc(ptr: *mut u8, size: usize, align: usize, new_size: usize) -> *mut u8 {
-        match Layout::from_size_align(size.max(1), align.max(1)) {
-            // SAFETY: module ABI contract: `ptr` came from `kmod_alloc` with this layout.
-            Ok(l) if !ptr.is_null() && new_size > 0 => unsafe {
-                alloc::alloc::realloc(ptr, l, new_size)
-            },
-            _ => core::ptr::null_mut(),
-        }
+    fn kmod_realloc(ptr: *mut u8, _size: usize, _align: usize, new_size: usize) -> *mut u8 {
+        crate::module::heap::realloc(ptr, new_size)
     }
 );
 
@@ -77,22 +61,27 @@ kexport!(
         let Some(owner) = crate::module::current() else {
             return -1;
         };
-        match crate::shell::register_module_command(name, help, handler, &owner) {
+        match crate::cmd::register_module_command(name, help, handler, &owner) {
             Ok(()) => 0,
-            Err(crate::shell::RegisterError::Exists) => -17,
+            Err(crate::cmd::RegisterError::Exists) => -17,
             Err(_) => -22,
         }
     }
 );
 
 kexport!(
-    /// Removes a shell command the calling module registered. 0 or -2.
+    /// Removes a shell command the calling module registered: 0, -2 (no such command)
+    /// or -1 (not the caller's: the kernel's own commands and other modules' stay).
     fn kmod_unregister_command(name: KStr) -> i32 {
         // SAFETY: module ABI contract: the string is readable.
         let name = unsafe { name.bytes() };
-        match core::str::from_utf8(name) {
-            Ok(n) if crate::shell::unregister(n) => 0,
-            _ => -2,
+        let (Ok(n), Some(owner)) = (core::str::from_utf8(name), crate::module::current()) else {
+            return -2;
+        };
+        match crate::cmd::unregister(n, &owner) {
+            Ok(()) => 0,
+            Err(crate::cmd::UnregisterError::NotFound) => -2,
+            Err(crate::cmd::UnregisterError::NotOwner) => -1,
         }
     }
 );
