@@ -305,3 +305,79 @@ fn a_thousand_load_unload_cycles_return_the_heap_to_its_baseline() {
     let m = cmd(&mut g, "meminfo");
     assert!(m.contains("0 dropped"), "{m}");
 }
+
+/// The module manager owns what a module allocates: a module that allocates 64 KiB and
+/// faults in init, and commands that fault or panic while holding 16 KiB, leave the heap
+/// exactly at its baseline once the module is gone; lsmod shows the bytes meanwhile.
+#[test]
+fn everything_a_faulting_module_allocated_is_reclaimed() {
+    let mut g = boot();
+    let abi = kernel_abi(&mut g);
+    let initfault = build_fixture("initfault", &abi);
+    let holder = build_fixture("holder", &abi);
+    let base = heap_in_use(&mut g);
+
+    let out = cmd(&mut g, &format!("insmod host:{}", initfault.display()));
+    assert!(out.contains("nc_initfault: holding 65536 bytes"), "{out}");
+    assert!(out.contains("Unable to handle kernel"), "{out}");
+    assert!(
+        out.contains("nc_initfault: reclaimed 65536 bytes in 1 allocation\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("nc_initfault: init faulted; module unloaded"),
+        "{out}"
+    );
+    assert_eq!(heap_in_use(&mut g), base, "after a faulting init");
+
+    for (command, how) in [("hold_fault", "a fault"), ("hold_panic", "a panic")] {
+        cmd(&mut g, &format!("insmod host:{}", holder.display()));
+        let ls = cmd(&mut g, "lsmod");
+        assert!(
+            ls.lines()
+                .any(|l| l.starts_with("nc_holder") && l.contains(" 4096  0 (OE)")),
+            "{ls}"
+        );
+        let out = cmd(&mut g, command);
+        assert!(
+            out.contains(&format!(
+                "{command}: abandoned after {how} in module nc_holder; module marked as faulted"
+            )),
+            "{out}"
+        );
+        let ls = cmd(&mut g, "lsmod");
+        assert!(
+            ls.lines()
+                .any(|l| l.starts_with("nc_holder") && l.contains(" 20480  0 (OED) [faulted]")),
+            "{ls}"
+        );
+        let out = cmd(&mut g, command);
+        assert!(out.contains("its commands are disabled"), "{out}");
+        let out = cmd(&mut g, "rmmod nc_holder");
+        assert!(
+            out.contains("nc_holder: reclaimed 20480 bytes in 2 allocations"),
+            "{out}"
+        );
+        assert_eq!(heap_in_use(&mut g), base, "after {command}");
+        assert!(!cmd(&mut g, "help").contains("hold_"));
+    }
+
+    // A module cannot remove the kernel's commands, and freeing memory it does not own
+    // frees nothing.
+    cmd(&mut g, &format!("insmod host:{}", holder.display()));
+    let out = cmd(&mut g, "hold_steal");
+    assert!(
+        out.contains("nc_holder: unregister help=-1 none=-2 own=0"),
+        "{out}"
+    );
+    let help = cmd(&mut g, "help");
+    assert!(help.contains("help") && help.contains("lsmod"), "{help}");
+    assert!(
+        !help.contains("hold_panic") && help.contains("hold_fault"),
+        "{help}"
+    );
+    let out = cmd(&mut g, "rmmod nc_holder");
+    assert!(!out.contains("reclaimed"), "exit freed its block: {out}");
+    assert_eq!(heap_in_use(&mut g), base, "after a clean unload");
+    assert!(cmd(&mut g, "echo alive").contains("alive"));
+}
