@@ -739,3 +739,162 @@ fn the_console_answers_insmod_name_from_the_module_directory() {
     console.join().unwrap().unwrap();
     drop(s);
 }
+
+/// Reads `sock` until `pat` appears (the socket stays in blocking mode afterwards).
+fn read_until(sock: &mut UnixStream, pat: &[u8], t: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + t;
+    let mut acc = Vec::new();
+    let mut buf = [0u8; 4096];
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    loop {
+        if acc.windows(pat.len()).any(|w| w == pat) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {:?}:\n{}",
+            String::from_utf8_lossy(pat),
+            String::from_utf8_lossy(&acc)
+        );
+        match sock.read(&mut buf) {
+            Ok(0) => panic!(
+                "the guest closed the line:\n{}",
+                String::from_utf8_lossy(&acc)
+            ),
+            Ok(n) => acc.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    sock.set_read_timeout(None).unwrap();
+    acc
+}
+
+/// Runs `sb ARGS` with `stdio` (a blocking fd) as its stdin and stdout.
+fn sb_on(stdio: std::os::fd::OwnedFd, args: &[&str]) -> (bool, String, Duration) {
+    let t0 = Instant::now();
+    let out = stdio.try_clone().unwrap();
+    let mut sb = Command::new("sb")
+        .args(args)
+        .stdin(Stdio::from(stdio))
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sb missing: apt-get install lrzsz");
+    let mut err = String::new();
+    let mut stderr = sb.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let _ = stderr.read_to_string(&mut err);
+        err
+    });
+    let status = loop {
+        if let Some(s) = sb.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            let _ = sb.kill();
+            let _ = sb.wait();
+            panic!("sb hangs: {}", reader.join().unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status.success(),
+        reader.join().unwrap_or_default(),
+        t0.elapsed(),
+    )
+}
+
+/// A real terminal session: `insmod` typed at the prompt, then `sb` started on the line
+/// itself with the kernel's echo, message and ready mark still unread (like
+/// `sb < /dev/ttyUSB0 > /dev/ttyUSB0`): sb reads that text as bad answers to its header.
+#[test]
+fn ymodem_sb_on_the_raw_line_right_after_insmod() {
+    let ms = modules();
+    for (i, name) in ["hello", "hello_c", "collections"].iter().enumerate() {
+        let (_vm, mut sock) = spawn_vm(&format!("raw-{name}"));
+        read_until(&mut sock, b"\n> ", T);
+        let path = ms.iter().find(|p| stem(p) == *name).unwrap();
+        let data = std::fs::read(path).unwrap();
+        sock.write_all(b"insmod\r").unwrap();
+        let p = path.to_str().unwrap();
+        let args: Vec<&str> = if i == 1 { vec![p] } else { vec!["-k", p] };
+        let (ok, err, took) = sb_on(sock.try_clone().unwrap().into(), &args);
+        let out = String::from_utf8_lossy(&read_until(&mut sock, b"\n> ", T)).replace('\r', "");
+        assert!(ok, "sb {name} failed after {took:?}: {err}\nkernel:\n{out}");
+        assert_received(&out, &data, "YMODEM");
+        assert_module_ran(name, &out);
+        sock.write_all(b"echo alive\r").unwrap();
+        let echo = String::from_utf8_lossy(&read_until(&mut sock, b"\n> ", T)).into_owned();
+        assert!(echo.contains("alive"), "{echo}");
+    }
+}
+
+/// `sb` on a pseudo-terminal bridged to the serial socket, started right after `insmod`
+/// with nothing drained.
+#[test]
+fn ymodem_sb_on_a_pty_right_after_insmod() {
+    use nix::sys::termios;
+    let ms = modules();
+    let path = ms.iter().find(|p| stem(p) == "hello").unwrap();
+    let data = std::fs::read(path).unwrap();
+    let (_vm, mut sock) = spawn_vm("pty");
+    read_until(&mut sock, b"\n> ", T);
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut t = termios::tcgetattr(&pty.slave).unwrap();
+    termios::cfmakeraw(&mut t);
+    termios::tcsetattr(&pty.slave, termios::SetArg::TCSANOW, &t).unwrap();
+    let master = std::fs::File::from(pty.master);
+    let seen: Shared = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+    {
+        let mut from_guest = sock.try_clone().unwrap();
+        let mut to_pty = master.try_clone().unwrap();
+        let seen = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = from_guest.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.0.lock().unwrap().extend_from_slice(&buf[..n]);
+                seen.1.notify_all();
+                if to_pty.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut from_pty = master.try_clone().unwrap();
+        let mut to_guest = sock.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = from_pty.read(&mut buf) {
+                if n == 0 || to_guest.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    sock.write_all(b"insmod\r").unwrap();
+    let (ok, err, took) = sb_on(pty.slave, &["-k", path.to_str().unwrap()]);
+    let deadline = Instant::now() + T;
+    let out = loop {
+        let s = String::from_utf8_lossy(&seen.0.lock().unwrap()).replace('\r', "");
+        if let Some(p) = s
+            .find("insmod: received")
+            .or(s.find("insmod: upload failed"))
+        {
+            if s[p..].contains("\n> ") {
+                break s;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no verdict (sb ok={ok}: {err}):\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(ok, "sb failed after {took:?}: {err}\nkernel:\n{out}");
+    assert_received(&out, &data, "YMODEM");
+    assert_module_ran("hello", &out);
+    drop(master);
+}
