@@ -139,6 +139,7 @@ pub struct Options {
 }
 
 const CAN: u8 = 0x18;
+const EOT: u8 = 0x04;
 const CTRL_C: u8 = 0x03;
 
 /// Sends the kx/1 frame `kind`.
@@ -187,18 +188,20 @@ const CTRL_C_GAP_BEFORE_US: u64 = 100_000;
 const CTRL_C_GAP_AFTER_US: u64 = 50_000;
 
 /// Stops a sender and swallows the rest of what it sends: CAN CAN now, and again whenever
-/// more input arrives (at most every 200 ms; a YMODEM sender stops at two CANs in a row,
-/// and answers every other byte with a retry), until the line has been quiet for
+/// more input arrives (at most every 200 ms, and for every EOT; a YMODEM sender stops at
+/// two CANs in a row, a streaming one gives up after a few unanswered EOTs), until the line has been quiet for
 /// [`CANCEL_QUIET_US`]. Nothing a cancelled sender still sends reaches the shell.
 pub fn cancel_sender() {
     console::write_raw(&[CAN; 8]);
     let end = now().saturating_add(CANCEL_MAX_US);
     let mut last_can = now();
     while now() < end {
-        if console::getc_timeout(CANCEL_QUIET_US).is_none() {
+        let Some(b) = console::getc_timeout(CANCEL_QUIET_US) else {
             break;
-        }
-        if now().saturating_sub(last_can) > 200_000 {
+        };
+        // A streaming (YMODEM-g) sender reads nothing until its EOT, then resends the EOT
+        // on every answer that is not an ACK: answer each one so it gives up at once.
+        if b == EOT || now().saturating_sub(last_can) > 200_000 {
             console::write_raw(&[CAN; 4]);
             last_can = now();
         }

@@ -78,9 +78,28 @@ pub fn purge() {
 /// acknowledged. A sender that read our shell's echo and prompt as bad answers to its
 /// header sends that header several times in a row; every copy would get an ACK, and the
 /// extra ACKs would acknowledge data blocks we never saw. One ACK for the whole burst keeps
-/// sender and receiver in step.
-fn settle() {
-    super::drain(SETTLE_US, 3_000_000);
+/// sender and receiver in step. A data block in the burst means the sender did not wait
+/// for our ACK: it streams (YMODEM-g), which is refused.
+fn settle(block: &mut BlockBuf) -> Result<(), Error> {
+    let end = now().saturating_add(3_000_000);
+    while now() < end {
+        match console::getc_timeout(SETTLE_US) {
+            None => return Ok(()),
+            Some(b @ (SOH | STX)) => {
+                if let Ok(1) = block.read_rest(b) {
+                    return Err(refuse_streaming());
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a sender that does not wait for acknowledgements.
+fn refuse_streaming() -> Error {
+    cancel();
+    Error::Protocol("the sender does not wait for acknowledgements (YMODEM-g is not supported)")
 }
 
 fn send(b: u8) {
@@ -157,7 +176,7 @@ pub fn receive(block: &mut BlockBuf, opts: &Options, t0: u64) -> Result<Received
                 return Err(Error::NoMemory(want));
             }
         }
-        settle();
+        settle(block)?;
         send(ACK);
         send(b'C');
         let (n_wire, n_retries, end) = receive_file(block, &mut data, first.is_none(), opts)?;
@@ -271,10 +290,7 @@ fn receive_file(
                     if !started {
                         started = true;
                         if streaming(block) {
-                            cancel();
-                            return Err(Error::Protocol(
-                                "the sender does not wait for acknowledgements (YMODEM-g is not supported)",
-                            ));
+                            return Err(refuse_streaming());
                         }
                     }
                     expected = expected.wrapping_add(1);
@@ -284,7 +300,7 @@ fn receive_file(
                 // read stray text as its answer). One ACK and `C` for the whole burst.
                 Ok(0) if !started => {
                     retries += 1;
-                    settle();
+                    settle(block)?;
                     send(ACK);
                     send(b'C');
                 }
