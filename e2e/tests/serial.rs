@@ -768,6 +768,13 @@ fn the_console_answers_insmod_name_from_the_module_directory() {
     let s = wait("upload failed: host: nosuchmod.ko: not found in");
     keys.write_all(b"lsmod\r").unwrap();
     wait("big1m ");
+    // Ctrl-T with parameters after the path: they go to insmod, not into the file name.
+    let hello = workspace_root().join("target/modules/hello.ko");
+    keys.write_all(&[0x14]).unwrap();
+    keys.write_all(format!("{} greeting=salut count=2\r", hello.display()).as_bytes())
+        .unwrap();
+    let s2 = wait("hello: salut (2/2)");
+    assert!(s2.contains("hello: salut (1/2)"), "{s2}");
     keys.write_all(&[0x1d]).unwrap();
     console.join().unwrap().unwrap();
     drop(s);
@@ -1155,7 +1162,7 @@ fn faulty_line_ymodem_gives_identical_modules_or_clean_failures() {
             if ok { "ok" } else { "failed" },
             took.as_secs_f64(),
             out.lines()
-                .find(|l| l.starts_with("insmod: "))
+                .find_map(|l| l.find("insmod: ").map(|p| &l[p..]))
                 .unwrap_or("?")
         );
     }
@@ -1169,4 +1176,26 @@ fn faulty_line_ymodem_gives_identical_modules_or_clean_failures() {
     );
     assert!(loaded >= 4, "YMODEM should survive moderate faults");
     assert!(n.corrupted.load(Ordering::Relaxed) > 0 && n.dropped.load(Ordering::Relaxed) > 0);
+}
+
+/// `kconsole` beside a running console: QEMU's socket already has a client, and a second
+/// connection would be queued and never answered. It is refused at once, saying why.
+#[test]
+fn a_second_client_on_the_serial_socket_is_refused_at_once() {
+    let (_vm, mut sock) = spawn_vm("busy");
+    read_until(&mut sock, b"\n> ", T);
+    let path = workspace_root()
+        .join("target/e2e-serial")
+        .join(format!("busy-{}.sock", std::process::id()));
+    let t0 = Instant::now();
+    let r = kconsole::Link::open(&kconsole::Endpoint::Unix(path), Duration::from_secs(5));
+    let e = match r {
+        Ok(_) => panic!("a second client was let in"),
+        Err(e) => e,
+    };
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    assert!(e.to_string().contains("already has a client"), "{e}");
+    // The first client still works.
+    sock.write_all(b"echo alive\r").unwrap();
+    assert!(String::from_utf8_lossy(&read_until(&mut sock, b"\n> ", T)).contains("alive"));
 }
