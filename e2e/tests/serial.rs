@@ -10,6 +10,7 @@ use kconsole::kx;
 use kconsole::Wire;
 use qemu_harness::{kernel_elf, workspace_root, Qemu, Serial};
 use std::io::{Read, Write};
+use std::ops::Not;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -360,6 +361,17 @@ fn kx_uploads_every_example_module_compressed_and_plain() {
 /// Runs lrzsz `sb ARGS` against the guest, bridging its stdin/stdout to the serial line.
 /// `kill_after` sends SIGINT to sb once that many bytes went to the guest.
 fn run_sb(g: &mut Guest, args: &[&str], kill_after: Option<usize>) -> (bool, String, Duration) {
+    run_sb_with(g, args, kill_after, None)
+}
+
+/// [`run_sb`], with the guest's faults (if set) applied to sb's bytes too, and `flip`
+/// replacing the first byte `.0` the guest sends to sb by `.1` (one damaged byte).
+fn run_sb_with(
+    g: &mut Guest,
+    args: &[&str],
+    kill_after: Option<usize>,
+    mut flip: Option<(u8, u8)>,
+) -> (bool, String, Duration) {
     let mut sb = Command::new("sb")
         .args(args)
         .stdin(Stdio::piped())
@@ -372,10 +384,21 @@ fn run_sb(g: &mut Guest, args: &[&str], kill_after: Option<usize>) -> (bool, Str
     let mut to_guest = g.sock.try_clone().unwrap();
     let sent = Arc::new(AtomicUsize::new(0));
     let sent2 = Arc::clone(&sent);
+    let faults = Arc::clone(&g.faults);
+    let injected = Arc::clone(&g.injected);
     let pump = std::thread::spawn(move || {
+        let mut rng = Rng(0x5eed_0f5b_1234_0001);
         let mut buf = [0u8; 4096];
         while let Ok(n) = from_sb.read(&mut buf) {
-            if n == 0 || to_guest.write_all(&buf[..n]).is_err() {
+            if n == 0 {
+                break;
+            }
+            let f = *faults.lock().unwrap();
+            let data = match f {
+                Some(f) => mangle(&buf[..n], &f, &mut rng, &injected),
+                None => buf[..n].to_vec(),
+            };
+            if to_guest.write_all(&data).is_err() {
                 break;
             }
             sent2.fetch_add(n, Ordering::Relaxed);
@@ -389,6 +412,12 @@ fn run_sb(g: &mut Guest, args: &[&str], kill_after: Option<usize>) -> (bool, Str
         }
         let mut buf = Vec::new();
         g.recv(&mut buf, Duration::from_millis(5)).unwrap();
+        if let Some((from, to)) = flip {
+            if let Some(p) = buf.iter().position(|&b| b == from) {
+                buf[p] = to;
+                flip = None;
+            }
+        }
         if !buf.is_empty() {
             let _ = to_sb.write_all(&buf);
             let _ = to_sb.flush();
@@ -401,7 +430,11 @@ fn run_sb(g: &mut Guest, args: &[&str], kill_after: Option<usize>) -> (bool, Str
                     .status();
             }
         }
-        assert!(t0.elapsed() < Duration::from_secs(120), "sb hangs");
+        if t0.elapsed() > Duration::from_secs(150) {
+            let _ = sb.kill();
+            let _ = sb.wait();
+            panic!("sb hangs");
+        }
     };
     let elapsed = t0.elapsed();
     drop(to_sb);
@@ -741,6 +774,13 @@ fn the_console_answers_insmod_name_from_the_module_directory() {
     let s = wait("upload failed: host: nosuchmod.ko: not found in");
     keys.write_all(b"lsmod\r").unwrap();
     wait("big1m ");
+    // Ctrl-T with parameters after the path: they go to insmod, not into the file name.
+    let hello = workspace_root().join("target/modules/hello.ko");
+    keys.write_all(&[0x14]).unwrap();
+    keys.write_all(format!("{} greeting=salut count=2\r", hello.display()).as_bytes())
+        .unwrap();
+    let s2 = wait("hello: salut (2/2)");
+    assert!(s2.contains("hello: salut (1/2)"), "{s2}");
     keys.write_all(&[0x1d]).unwrap();
     console.join().unwrap().unwrap();
     drop(s);
@@ -792,4 +832,424 @@ fn signatures_are_checked_for_serial_uploads_when_enforcing() {
         }
     }
     assert_eq!(g.heap(), base);
+}
+
+/// Reads `sock` until `pat` appears (the socket stays in blocking mode afterwards).
+fn read_until(sock: &mut UnixStream, pat: &[u8], t: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + t;
+    let mut acc = Vec::new();
+    let mut buf = [0u8; 4096];
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    loop {
+        if acc.windows(pat.len()).any(|w| w == pat) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {:?}:\n{}",
+            String::from_utf8_lossy(pat),
+            String::from_utf8_lossy(&acc)
+        );
+        match sock.read(&mut buf) {
+            Ok(0) => panic!(
+                "the guest closed the line:\n{}",
+                String::from_utf8_lossy(&acc)
+            ),
+            Ok(n) => acc.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    sock.set_read_timeout(None).unwrap();
+    acc
+}
+
+/// Runs `sb ARGS` with `stdio` (a blocking fd) as its stdin and stdout.
+fn sb_on(stdio: std::os::fd::OwnedFd, args: &[&str]) -> (bool, String, Duration) {
+    let t0 = Instant::now();
+    let out = stdio.try_clone().unwrap();
+    let mut sb = Command::new("sb")
+        .args(args)
+        .stdin(Stdio::from(stdio))
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sb missing: apt-get install lrzsz");
+    let mut err = String::new();
+    let mut stderr = sb.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let _ = stderr.read_to_string(&mut err);
+        err
+    });
+    let status = loop {
+        if let Some(s) = sb.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            let _ = sb.kill();
+            let _ = sb.wait();
+            panic!("sb hangs: {}", reader.join().unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status.success(),
+        reader.join().unwrap_or_default(),
+        t0.elapsed(),
+    )
+}
+
+/// A real terminal session: `insmod` typed at the prompt, then `sb` started on the line
+/// itself with the kernel's echo, message and ready mark still unread (like
+/// `sb < /dev/ttyUSB0 > /dev/ttyUSB0`): sb reads that text as bad answers to its header.
+#[test]
+fn ymodem_sb_on_the_raw_line_right_after_insmod() {
+    let ms = modules();
+    for (i, name) in ["hello", "hello_c", "collections"].iter().enumerate() {
+        let (_vm, mut sock) = spawn_vm(&format!("raw-{name}"), None);
+        read_until(&mut sock, b"\n> ", T);
+        let path = ms.iter().find(|p| stem(p) == *name).unwrap();
+        let data = std::fs::read(path).unwrap();
+        sock.write_all(b"insmod\r").unwrap();
+        let p = path.to_str().unwrap();
+        let args: Vec<&str> = if i == 1 { vec![p] } else { vec!["-k", p] };
+        let (ok, err, took) = sb_on(sock.try_clone().unwrap().into(), &args);
+        let out = String::from_utf8_lossy(&read_until(&mut sock, b"\n> ", T)).replace('\r', "");
+        assert!(ok, "sb {name} failed after {took:?}: {err}\nkernel:\n{out}");
+        assert_received(&out, &data, "YMODEM");
+        assert_module_ran(name, &out);
+        sock.write_all(b"echo alive\r").unwrap();
+        let echo = String::from_utf8_lossy(&read_until(&mut sock, b"\n> ", T)).into_owned();
+        assert!(echo.contains("alive"), "{echo}");
+    }
+}
+
+/// `sb` on a pseudo-terminal bridged to the serial socket, started right after `insmod`
+/// with nothing drained.
+#[test]
+fn ymodem_sb_on_a_pty_right_after_insmod() {
+    use nix::sys::termios;
+    let ms = modules();
+    let path = ms.iter().find(|p| stem(p) == "hello").unwrap();
+    let data = std::fs::read(path).unwrap();
+    let (_vm, mut sock) = spawn_vm("pty", None);
+    read_until(&mut sock, b"\n> ", T);
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut t = termios::tcgetattr(&pty.slave).unwrap();
+    termios::cfmakeraw(&mut t);
+    termios::tcsetattr(&pty.slave, termios::SetArg::TCSANOW, &t).unwrap();
+    let master = std::fs::File::from(pty.master);
+    let seen: Shared = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+    {
+        let mut from_guest = sock.try_clone().unwrap();
+        let mut to_pty = master.try_clone().unwrap();
+        let seen = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = from_guest.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.0.lock().unwrap().extend_from_slice(&buf[..n]);
+                seen.1.notify_all();
+                if to_pty.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut from_pty = master.try_clone().unwrap();
+        let mut to_guest = sock.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = from_pty.read(&mut buf) {
+                if n == 0 || to_guest.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    sock.write_all(b"insmod\r").unwrap();
+    let (ok, err, took) = sb_on(pty.slave, &["-k", path.to_str().unwrap()]);
+    let deadline = Instant::now() + T;
+    let out = loop {
+        let s = String::from_utf8_lossy(&seen.0.lock().unwrap()).replace('\r', "");
+        if let Some(p) = s
+            .find("insmod: received")
+            .or(s.find("insmod: upload failed"))
+        {
+            if s[p..].contains("\n> ") {
+                break s;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no verdict (sb ok={ok}: {err}):\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(ok, "sb failed after {took:?}: {err}\nkernel:\n{out}");
+    assert_received(&out, &data, "YMODEM");
+    assert_module_ran("hello", &out);
+    drop(master);
+}
+
+/// One flipped bit turns the first `C` (or the BEL that ends the ready mark) into `G`,
+/// and `sb` streams YMODEM-g without waiting for ACKs. The kernel refuses that with CAN:
+/// sb must report failure, the kernel must say why, and the shell must get no junk.
+#[test]
+fn ymodem_g_from_a_flipped_bit_is_refused_and_sb_fails() {
+    let mut g = boot("ymodem-g");
+    let hello = workspace_root().join("target/modules/hello.ko");
+    let p = hello.to_str().unwrap();
+    for (what, from) in [("first C", b'C'), ("BEL of the ready mark", 0x07)] {
+        g.send_raw(b"insmod\r");
+        // Start sb just before the ready mark, so it sees the BEL or the first `C`.
+        g.expect("Ctrl-C cancels", T);
+        let mark = g.mark();
+        let (ok, err, took) = run_sb_with(&mut g, &["-k", p], None, Some((from, b'G')));
+        g.expect("\n> ", T);
+        let out = g.text_since(mark);
+        assert!(
+            !ok,
+            "{what}: sb believes the transfer worked; kernel:\n{out}"
+        );
+        assert!(
+            out.contains("insmod: upload failed:") && out.contains("YMODEM-g"),
+            "{what}: {out}"
+        );
+        assert!(
+            took < Duration::from_secs(60),
+            "{what}: sb took {took:?}: {err}"
+        );
+        g.cursor = g.mark();
+        assert_eq!(g.cmd("echo alive").trim(), "alive", "{what}");
+        assert_eq!(g.cmd("lsmod").lines().count(), 1, "{what}");
+    }
+}
+
+/// A 0x03 inside the sender's stream (here: the header's SOH lost and its sequence byte
+/// damaged into 0x03 while the kernel waits) is not a Ctrl-C; a real Ctrl-C on a quiet
+/// line cancels and sends CAN CAN, so a waiting sb stops at once; in neither case does
+/// the sender's tail reach the shell.
+#[test]
+fn a_cancelled_or_noisy_start_leaves_no_sender_bytes_in_the_shell() {
+    let mut g = boot("cancel");
+    let hello = workspace_root().join("target/modules/hello_c.ko");
+    let data = std::fs::read(&hello).unwrap();
+    let p = hello.to_str().unwrap();
+
+    // (1) Noise: sb's first bytes are SOH 00 FF ...; the SOH is lost, the 00 becomes 03.
+    g.send_raw(b"insmod\r");
+    g.expect_bytes(READY_MARK, T);
+    let mark = g.mark();
+    let mut sb = Command::new("sb")
+        .args(["-k", p])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sb missing: apt-get install lrzsz");
+    let mut from_sb = sb.stdout.take().unwrap();
+    let mut to_guest = g.sock.try_clone().unwrap();
+    let pump = std::thread::spawn(move || {
+        let mut first = true;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from_sb.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut d = buf[..n].to_vec();
+            if first && d.len() > 2 {
+                first = false;
+                d.remove(0);
+                d[0] = 0x03;
+            }
+            if to_guest.write_all(&d).is_err() {
+                break;
+            }
+        }
+    });
+    let mut to_sb = sb.stdin.take().unwrap();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = sb.try_wait().unwrap() {
+            break s;
+        }
+        let mut buf = Vec::new();
+        g.recv(&mut buf, Duration::from_millis(5)).unwrap();
+        let _ = to_sb.write_all(&buf);
+        if t0.elapsed() > Duration::from_secs(60) {
+            let _ = sb.kill();
+            let _ = sb.wait();
+            panic!(
+                "sb still retrying after 60 s; kernel:\n{}",
+                g.text_since(mark)
+            );
+        }
+    };
+    drop(to_sb);
+    let _ = pump.join();
+    g.expect("\n> ", T);
+    let out = g.text_since(mark);
+    assert!(status.success(), "sb failed; kernel:\n{out}");
+    assert_received(&out, &data, "YMODEM");
+    g.cursor = g.mark();
+    assert_eq!(g.cmd("echo alive").trim(), "alive");
+    g.cmd("rmmod hello_c");
+
+    // (2) Ctrl-C while sb waits for the kernel (it never sees a `C`: they are filtered).
+    g.send_raw(b"insmod\r");
+    g.expect_bytes(READY_MARK, T);
+    let mark = g.mark();
+    let mut sb = Command::new("sb")
+        .args(["-k", p])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sb");
+    let mut to_sb = sb.stdin.take().unwrap();
+    let mut from_sb = sb.stdout.take().unwrap();
+    let mut to_guest = g.sock.try_clone().unwrap();
+    let pump = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from_sb.read(&mut buf) {
+            if n == 0 || to_guest.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    g.send_raw(b"\x03");
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = sb.try_wait().unwrap() {
+            break s;
+        }
+        let mut buf = Vec::new();
+        g.recv(&mut buf, Duration::from_millis(5)).unwrap();
+        buf.retain(|&b| b != b'C');
+        let _ = to_sb.write_all(&buf);
+        if t0.elapsed() > Duration::from_secs(10) {
+            let _ = sb.kill();
+            let _ = sb.wait();
+            panic!(
+                "sb did not stop within 10 s of the cancel; kernel:\n{}",
+                g.text_since(mark)
+            );
+        }
+    };
+    drop(to_sb);
+    let _ = pump.join();
+    g.expect("\n> ", T);
+    let out = g.text_since(mark);
+    assert!(!status.success(), "sb exited 0 after a cancel");
+    assert!(out.contains("upload failed: cancelled"), "{out}");
+    g.cursor = g.mark();
+    assert_eq!(g.cmd("echo alive").trim(), "alive");
+}
+
+/// YMODEM from real sb through the fault-injecting proxy (both directions): every run
+/// ends with the identical module loaded or with a failure both sides report; the sender
+/// never believes a failed transfer worked.
+#[test]
+fn faulty_line_ymodem_gives_identical_modules_or_clean_failures() {
+    let mut g = boot("faults-ymodem");
+    let hello = workspace_root().join("target/modules/hello_c.ko");
+    let data = std::fs::read(&hello).unwrap();
+    let p = hello.to_str().unwrap();
+    let mixes = [
+        (5, 0, 0, 0, "corrupt"),
+        (0, 5, 0, 0, "drop"),
+        (0, 0, 5, 0, "duplicate"),
+        (0, 0, 0, 10, "delay"),
+        (3, 3, 3, 3, "all"),
+        (500, 500, 0, 0, "hopeless"),
+    ];
+    let (mut loaded, mut failed) = (0, 0);
+    for (i, &(c, d, u, l, what)) in mixes.iter().enumerate() {
+        g.send_raw(b"insmod\r");
+        g.expect_bytes(READY_MARK, T);
+        let mark = g.mark();
+        g.set_faults(Some(Faults {
+            corrupt: c,
+            drop: d,
+            dup: u,
+            delay: l,
+            delay_ms: 300,
+        }));
+        let args: Vec<&str> = if i % 2 == 0 { vec!["-k", p] } else { vec![p] };
+        let (ok, err, took) = run_sb_with(&mut g, &args, None, None);
+        g.set_faults(None);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut next_cancel = Instant::now() + Duration::from_secs(3);
+        let out = loop {
+            let t = g.text_since(mark);
+            if t.contains("insmod: upload failed") || t.contains("hello_c: loaded at") {
+                break t;
+            }
+            assert!(Instant::now() < deadline, "{what}: no verdict: {t}");
+            if Instant::now() >= next_cancel {
+                g.send_raw(b"\x03");
+                next_cancel = Instant::now() + Duration::from_secs(3);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::thread::sleep(Duration::from_millis(1500));
+        g.cursor = g.mark();
+        let echo = g.cmd("echo resync");
+        assert!(echo.contains("resync"), "{what}: {echo}");
+        if out.contains("hello_c: loaded at") {
+            assert_received(&out, &data, "YMODEM");
+            loaded += 1;
+            g.cmd("rmmod hello_c");
+        } else {
+            assert!(
+                ok.not(),
+                "{what}: sb says ok but the kernel: {out}\nsb: {err}"
+            );
+            failed += 1;
+        }
+        assert_eq!(g.cmd("lsmod").lines().count(), 1, "{what}");
+        eprintln!(
+            "{what}: sb {} in {:.1} s; kernel {}",
+            if ok { "ok" } else { "failed" },
+            took.as_secs_f64(),
+            out.lines()
+                .find_map(|l| l.find("insmod: ").map(|p| &l[p..]))
+                .unwrap_or("?")
+        );
+    }
+    let n = &g.injected;
+    eprintln!(
+        "faults injected: {} corrupted, {} dropped, {} duplicated, {} delayed; {loaded} loaded, {failed} failed",
+        n.corrupted.load(Ordering::Relaxed),
+        n.dropped.load(Ordering::Relaxed),
+        n.duplicated.load(Ordering::Relaxed),
+        n.delayed.load(Ordering::Relaxed)
+    );
+    assert!(loaded >= 4, "YMODEM should survive moderate faults");
+    assert!(n.corrupted.load(Ordering::Relaxed) > 0 && n.dropped.load(Ordering::Relaxed) > 0);
+}
+
+/// `kconsole` beside a running console: QEMU's socket already has a client, and a second
+/// connection would be queued and never answered. It is refused at once, saying why.
+#[test]
+fn a_second_client_on_the_serial_socket_is_refused_at_once() {
+    let (_vm, mut sock) = spawn_vm("busy", None);
+    read_until(&mut sock, b"\n> ", T);
+    let path = workspace_root()
+        .join("target/e2e-serial")
+        .join(format!("busy-{}.sock", std::process::id()));
+    let t0 = Instant::now();
+    let r = kconsole::Link::open(&kconsole::Endpoint::Unix(path), Duration::from_secs(5));
+    let e = match r {
+        Ok(_) => panic!("a second client was let in"),
+        Err(e) => e,
+    };
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    assert!(e.to_string().contains("already has a client"), "{e}");
+    // The first client still works.
+    sock.write_all(b"echo alive\r").unwrap();
+    assert!(String::from_utf8_lossy(&read_until(&mut sock, b"\n> ", T)).contains("alive"));
 }

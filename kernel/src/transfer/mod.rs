@@ -139,6 +139,7 @@ pub struct Options {
 }
 
 const CAN: u8 = 0x18;
+const EOT: u8 = 0x04;
 const CTRL_C: u8 = 0x03;
 
 /// Sends the kx/1 frame `kind`.
@@ -177,12 +178,48 @@ pub fn drain(quiet_us: u64, max_us: u64) -> usize {
     n
 }
 
+/// How long the line must stay quiet after a cancel before the shell gets it back.
+const CANCEL_QUIET_US: u64 = 1_000_000;
+/// Longest time spent swallowing a cancelled sender's tail.
+const CANCEL_MAX_US: u64 = 30_000_000;
+/// A Ctrl-C counts only with this much silence before it ...
+const CTRL_C_GAP_BEFORE_US: u64 = 100_000;
+/// ... and after it: a 0x03 inside a stream of bytes is data or noise, not a keystroke.
+const CTRL_C_GAP_AFTER_US: u64 = 50_000;
+
+/// Stops a sender and swallows the rest of what it sends: CAN CAN now, and again whenever
+/// more input arrives (at most every 200 ms, and for every EOT; a YMODEM sender stops at
+/// two CANs in a row, a streaming one gives up after a few unanswered EOTs), until the line has been quiet for
+/// [`CANCEL_QUIET_US`]. Nothing a cancelled sender still sends reaches the shell.
+pub fn cancel_sender() {
+    console::write_raw(&[CAN; 8]);
+    let end = now().saturating_add(CANCEL_MAX_US);
+    let mut last_can = now();
+    while now() < end {
+        let Some(b) = console::getc_timeout(CANCEL_QUIET_US) else {
+            break;
+        };
+        // A streaming (YMODEM-g) sender reads nothing until its EOT, then resends the EOT
+        // on every answer that is not an ACK: answer each one so it gives up at once.
+        if b == EOT || now().saturating_sub(last_can) > 200_000 {
+            console::write_raw(&[CAN; 4]);
+            last_can = now();
+        }
+    }
+}
+
 /// Waits for a sender and receives one file.
 pub fn receive(opts: &Options) -> Result<Received, Error> {
     let r = receive_inner(opts);
-    // Leftover bytes (retries of a failed sender, the tail of a batch) must not reach the
-    // shell as keystrokes.
-    drain(150_000, 10_000_000);
+    match &r {
+        // The user or a sender cancelled while a YMODEM sender may be running: stop it.
+        Err(Error::Cancelled) | Err(Error::SenderAborted(_)) => cancel_sender(),
+        // Leftover bytes (retries of a failed sender, the tail of a batch) must not reach
+        // the shell as keystrokes.
+        _ => {
+            drain(150_000, 10_000_000);
+        }
+    }
     r
 }
 
@@ -192,6 +229,10 @@ fn receive_inner(opts: &Options) -> Result<Received, Error> {
     let mut dec = Box::new(frame::Decoder::new());
     let mut last_can = false;
     let mut block = ymodem::BlockBuf::new();
+    // When the previous byte arrived (a Ctrl-C must follow silence).
+    let mut last_rx: Option<u64> = None;
+    // A byte read while checking that a Ctrl-C stood alone.
+    let mut held: Option<u8> = None;
     loop {
         let t = now();
         if t >= next_poll {
@@ -204,15 +245,29 @@ fn receive_inner(opts: &Options) -> Result<Received, Error> {
         if t.saturating_sub(start) > opts.wait_us {
             return Err(Error::NoSender);
         }
-        let Some(b) = console::getc_timeout(next_poll.saturating_sub(t)) else {
+        let got = match held.take() {
+            Some(b) => Some(b),
+            None => console::getc_timeout(next_poll.saturating_sub(t)),
+        };
+        let Some(b) = got else {
             // A partial frame followed by a quiet line is noise: forget it, so that a
             // Ctrl-C or CAN typed next is seen as one.
             dec.reset();
             continue;
         };
+        let at = now();
+        let quiet_before = last_rx.is_none_or(|l| at.saturating_sub(l) >= CTRL_C_GAP_BEFORE_US);
+        last_rx = Some(at);
         if dec.is_idle() {
             match b {
-                CTRL_C => return Err(Error::Cancelled),
+                CTRL_C if quiet_before => match console::getc_timeout(CTRL_C_GAP_AFTER_US) {
+                    None => return Err(Error::Cancelled),
+                    // More bytes right behind it: part of a stream, not a keystroke.
+                    Some(next) => {
+                        held = Some(next);
+                        continue;
+                    }
+                },
                 CAN if last_can => return Err(Error::SenderAborted(String::new())),
                 CAN => {
                     last_can = true;

@@ -15,6 +15,10 @@ const NAK: u8 = 0x15;
 const BYTE_US: u64 = 1_000_000;
 /// Consecutive damaged/missing blocks before giving up.
 const MAX_ERRORS: u32 = 10;
+/// Quiet line needed before a header is acknowledged (see [`settle`]).
+const SETTLE_US: u64 = 200_000;
+/// How long a sender has, after the first data block, to show it is streaming.
+const STREAM_PROBE_US: u64 = 200_000;
 
 const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
 
@@ -70,13 +74,41 @@ pub fn purge() {
     super::drain(50_000, 2_000_000);
 }
 
+/// Drops input until the line has been quiet for [`SETTLE_US`] before a header is
+/// acknowledged. A sender that read our shell's echo and prompt as bad answers to its
+/// header sends that header several times in a row; every copy would get an ACK, and the
+/// extra ACKs would acknowledge data blocks we never saw. One ACK for the whole burst keeps
+/// sender and receiver in step. A data block in the burst means the sender did not wait
+/// for our ACK: it streams (YMODEM-g), which is refused.
+fn settle(block: &mut BlockBuf) -> Result<(), Error> {
+    let end = now().saturating_add(3_000_000);
+    while now() < end {
+        match console::getc_timeout(SETTLE_US) {
+            None => return Ok(()),
+            Some(b @ (SOH | STX)) => {
+                if let Ok(1) = block.read_rest(b) {
+                    return Err(refuse_streaming());
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a sender that does not wait for acknowledgements.
+fn refuse_streaming() -> Error {
+    cancel();
+    Error::Protocol("the sender does not wait for acknowledgements (YMODEM-g is not supported)")
+}
+
 fn send(b: u8) {
     console::write_raw(&[b]);
 }
 
+/// Gives up: CAN CAN, and the sender's tail is swallowed (see [`super::cancel_sender`]).
 fn cancel() {
-    console::write_raw(&[CAN; 5]);
-    purge();
+    super::cancel_sender();
 }
 
 /// Name and size from a header block; `None` for the empty end-of-batch block.
@@ -95,6 +127,15 @@ fn parse_header(d: &[u8]) -> Option<(String, Option<u64>)> {
         .ok()
         .and_then(|s| s.parse().ok());
     Some((name, size))
+}
+
+/// How a file's data ended.
+enum FileEnd {
+    /// EOT, NAK, EOT, ACK.
+    Eot,
+    /// A header arrived after the first EOT: the sender took a stale ACK for the ACK of
+    /// its EOT. The file is complete; `block` holds the header.
+    Header,
 }
 
 /// Receives a batch whose first header block is in `block`; keeps the first file.
@@ -135,9 +176,10 @@ pub fn receive(block: &mut BlockBuf, opts: &Options, t0: u64) -> Result<Received
                 return Err(Error::NoMemory(want));
             }
         }
+        settle(block)?;
         send(ACK);
         send(b'C');
-        let (n_wire, n_retries) = receive_file(block, &mut data, first.is_none(), opts)?;
+        let (n_wire, n_retries, end) = receive_file(block, &mut data, first.is_none(), opts)?;
         wire += n_wire;
         retries += n_retries;
         if let Some(s) = size.filter(|_| first.is_none()) {
@@ -149,6 +191,9 @@ pub fn receive(block: &mut BlockBuf, opts: &Options, t0: u64) -> Result<Received
         }
         if first.is_none() {
             first = Some((name, data));
+        }
+        if let FileEnd::Header = end {
+            continue;
         }
         // Ask for the next header (or the end-of-batch block).
         let mut errors = 0;
@@ -178,13 +223,32 @@ pub fn receive(block: &mut BlockBuf, opts: &Options, t0: u64) -> Result<Received
     }
 }
 
+/// After the first data block, before its ACK: is the sender already sending the second
+/// one? Then it does not wait for acknowledgements (YMODEM-g, which a single flipped bit
+/// turns a `C` into). Waits until the line is quiet; `true` only for a valid block 2.
+fn streaming(block: &mut BlockBuf) -> bool {
+    let end = now().saturating_add(2_000_000);
+    while now() < end {
+        match console::getc_timeout(STREAM_PROBE_US) {
+            None => return false,
+            Some(b @ (SOH | STX)) => {
+                if let Ok(2) = block.read_rest(b) {
+                    return true;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    false
+}
+
 /// Receives data blocks up to EOT into `data` (kept only if `keep`).
 fn receive_file(
     block: &mut BlockBuf,
     data: &mut Vec<u8>,
     keep: bool,
     opts: &Options,
-) -> Result<(u64, u32), Error> {
+) -> Result<(u64, u32, FileEnd), Error> {
     let mut expected: u8 = 1;
     let mut errors = 0u32;
     let mut retries = 0u32;
@@ -206,7 +270,6 @@ fn receive_file(
         match b {
             SOH | STX => match block.read_rest(b) {
                 Ok(seq) if seq == expected => {
-                    started = true;
                     errors = 0;
                     eot_seen = false;
                     wire += block.len as u64 + 5;
@@ -224,19 +287,31 @@ fn receive_file(
                         }
                         data.extend_from_slice(&block.data[..block.len]);
                     }
+                    if !started {
+                        started = true;
+                        if streaming(block) {
+                            return Err(refuse_streaming());
+                        }
+                    }
                     expected = expected.wrapping_add(1);
                     send(ACK);
                 }
-                // A repeat of the previous block (our ACK was lost).
-                Ok(seq) if seq == expected.wrapping_sub(1) => {
-                    retries += 1;
-                    send(ACK);
-                }
-                // The header again, before any data: our ACK of it was lost.
+                // The header again, before any data: the sender missed our ACK of it (or
+                // read stray text as its answer). One ACK and `C` for the whole burst.
                 Ok(0) if !started => {
                     retries += 1;
+                    settle(block)?;
                     send(ACK);
                     send(b'C');
+                }
+                // A header after the first EOT: the sender took a stale ACK as the ACK of
+                // its EOT and moved on. Every data block arrived; the file is complete.
+                Ok(0) if eot_seen => return Ok((wire, retries, FileEnd::Header)),
+                // A repeat of the previous block: our ACK was lost. ACK it, drop it.
+                Ok(seq) if started && seq == expected.wrapping_sub(1) => {
+                    retries += 1;
+                    purge();
+                    send(ACK);
                 }
                 Ok(_) => {
                     cancel();
@@ -256,7 +331,7 @@ fn receive_file(
             }
             EOT => {
                 send(ACK);
-                return Ok((wire, retries));
+                return Ok((wire, retries, FileEnd::Eot));
             }
             CAN => {
                 if console::getc_timeout(BYTE_US) == Some(CAN) {

@@ -1,5 +1,6 @@
 //! The interactive console: the terminal in raw mode bridged to the guest's serial line.
-//! `Ctrl-]` quits; `Ctrl-T` then a path uploads a module (`insmod` is typed for you); a
+//! `Ctrl-]` quits; `Ctrl-T` then a path and optional `name=value` parameters uploads a
+//! module (`insmod PARAMS` is typed for you); a
 //! kernel request (`insmod NAME` for a module that is not built in) is answered from the
 //! module directory with a progress bar. Ctrl-C during an upload aborts it.
 
@@ -163,7 +164,8 @@ pub fn run_with(
                 }
                 if let Some(p) = k.iter().position(|&b| b == LOCAL) {
                     writer.write_all(&k[..p]).map_err(|e| e.to_string())?;
-                    local_upload(out, &mut *writer, &events, settings);
+                    // Keys typed after Ctrl-T in the same read belong to its prompt.
+                    local_upload(out, &mut *writer, &events, settings, k[p + 1..].to_vec());
                     continue;
                 }
                 writer.write_all(&k).map_err(|e| e.to_string())?;
@@ -217,16 +219,22 @@ fn local_upload(
     writer: &mut (dyn Write + Send),
     events: &Receiver<Event>,
     settings: &Settings,
+    typed: Vec<u8>,
 ) {
     let _ = write!(
         o,
-        "\r\n[kconsole] upload module (path or name in {}): ",
+        "\r\n[kconsole] upload module (path or name in {}, then name=value ...): ",
         settings.module_dir.display()
     );
     let _ = o.flush();
     let mut line = Vec::new();
+    let mut pending = Some(Event::Key(typed));
     loop {
-        match events.recv() {
+        let ev = match pending.take() {
+            Some(e) => Ok(e),
+            None => events.recv(),
+        };
+        match ev {
             Ok(Event::Key(k)) => {
                 for b in k {
                     match b {
@@ -273,14 +281,20 @@ fn start_local(
     settings: &Settings,
     arg: &str,
 ) {
-    let arg = arg.trim();
-    if arg.is_empty() {
-        say(o, "upload cancelled");
-        return;
-    }
-    let mut path = PathBuf::from(arg);
-    if !path.exists() && !arg.contains('/') {
-        path = settings.module_dir.join(format!("{arg}.ko"));
+    let req = match parse_upload_line(arg) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            say(o, "upload cancelled");
+            return;
+        }
+        Err(e) => {
+            say(o, &e);
+            return;
+        }
+    };
+    let mut path = PathBuf::from(&req.path);
+    if !path.exists() && !req.path.contains('/') {
+        path = settings.module_dir.join(format!("{}.ko", req.path));
     }
     let data = match std::fs::read(&path) {
         Ok(d) => d,
@@ -294,7 +308,13 @@ fn start_local(
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     // Start `insmod` on a clean line and wait for the kernel to be ready.
-    let _ = writer.write_all(b"\x15insmod\r");
+    let mut line = String::from("\x15insmod");
+    for p in &req.params {
+        line.push(' ');
+        line.push_str(p);
+    }
+    line.push('\r');
+    let _ = writer.write_all(line.as_bytes());
     let _ = writer.flush();
     let abort = AtomicBool::new(false);
     let mut w = EventWire {
@@ -313,6 +333,40 @@ fn start_local(
         }
     }
     upload(o, writer, events, settings, &name, &data);
+}
+
+/// What was typed after Ctrl-T: the module (a path, or a name in the module directory)
+/// and the parameters for `insmod`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UploadRequest {
+    /// Path or module name.
+    pub path: String,
+    /// `name=value` parameters, in order.
+    pub params: Vec<String>,
+}
+
+/// Splits `path param=value ...` at white space; `Ok(None)` for an empty line. Every
+/// word after the path must be a `name=value` parameter.
+pub fn parse_upload_line(line: &str) -> Result<Option<UploadRequest>, String> {
+    let mut words = line.split_whitespace();
+    let Some(path) = words.next() else {
+        return Ok(None);
+    };
+    let mut params = Vec::new();
+    for w in words {
+        match w.split_once('=') {
+            Some((name, _)) if !name.is_empty() => params.push(w.to_string()),
+            _ => {
+                return Err(format!(
+                    "'{w}' is not a module parameter (name=value); usage: PATH [name=value ...]"
+                ))
+            }
+        }
+    }
+    Ok(Some(UploadRequest {
+        path: path.to_string(),
+        params,
+    }))
 }
 
 fn upload(
@@ -369,4 +423,36 @@ fn upload(
 /// The module directory default: `target/modules` under the current directory.
 pub fn default_module_dir() -> PathBuf {
     Path::new("target/modules").to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(path: &str, params: &[&str]) -> Option<UploadRequest> {
+        Some(UploadRequest {
+            path: path.into(),
+            params: params.iter().map(|p| p.to_string()).collect(),
+        })
+    }
+
+    #[test]
+    fn the_upload_line_splits_into_path_and_parameters() {
+        assert_eq!(parse_upload_line("hello"), Ok(req("hello", &[])));
+        assert_eq!(
+            parse_upload_line("  target/modules/hello.ko greeting=salut  count=2 "),
+            Ok(req(
+                "target/modules/hello.ko",
+                &["greeting=salut", "count=2"]
+            ))
+        );
+        assert_eq!(
+            parse_upload_line("hello greeting="),
+            Ok(req("hello", &["greeting="]))
+        );
+        assert_eq!(parse_upload_line(""), Ok(None));
+        assert_eq!(parse_upload_line("   "), Ok(None));
+        assert!(parse_upload_line("hello oops").is_err());
+        assert!(parse_upload_line("hello =x").is_err());
+    }
 }

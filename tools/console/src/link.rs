@@ -1,7 +1,7 @@
 //! Serial endpoints and a uniform byte pipe over them.
 
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
@@ -122,6 +122,19 @@ impl Link {
         match ep {
             Endpoint::Unix(p) => {
                 let deadline = std::time::Instant::now() + wait;
+                // QEMU's socket chardev serves one client at a time: a second connection
+                // is queued by the kernel and never answered. Say so at once.
+                if unix_clients(p).is_some_and(|n| n > 0) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ResourceBusy,
+                        format!(
+                            "{}: the socket already has a client (a running `cargo xtask run` or \
+                             another kconsole?); QEMU serves one connection at a time, so a \
+                             second one would wait unanswered",
+                            p.display()
+                        ),
+                    ));
+                }
                 let s = loop {
                     match std::os::unix::net::UnixStream::connect(p) {
                         Ok(s) => break s,
@@ -182,6 +195,35 @@ impl Link {
     }
 }
 
+/// How many connections the unix socket listening at `path` has accepted and still holds,
+/// from `/proc/net/unix` (a server's accepted sockets carry the listener's path; clients
+/// are unnamed). `None` when that cannot be told (no such socket, not Linux).
+pub fn unix_clients(path: &Path) -> Option<usize> {
+    let want = std::fs::canonicalize(path).ok()?;
+    let table = std::fs::read_to_string("/proc/net/unix").ok()?;
+    let n = table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            // Num RefCount Protocol Flags Type St Inode Path
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 8 || f[5] != "03" {
+                return false;
+            }
+            let name = f[7..].join(" ");
+            if name.starts_with('@') {
+                return false;
+            }
+            match std::fs::canonicalize(&name) {
+                Ok(c) => c == want,
+                // Relative to the server's directory: compare the tail.
+                Err(_) => want.ends_with(&name),
+            }
+        })
+        .count();
+    Some(n)
+}
+
 fn make_raw(f: &std::fs::File) -> io::Result<()> {
     use nix::sys::termios;
     let mut t = termios::tcgetattr(f).map_err(io::Error::from)?;
@@ -221,4 +263,38 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
         return None;
     }
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::{UnixListener, UnixStream};
+
+    #[test]
+    fn a_socket_that_already_has_a_client_is_refused_at_once() {
+        let dir = std::env::temp_dir().join(format!("kconsole-busy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("serial.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let ep = Endpoint::Unix(path.clone());
+        // Free: the first client gets in.
+        assert_eq!(unix_clients(&path), Some(0));
+        let first = Link::open(&ep, Duration::from_secs(1)).unwrap();
+        let (_server_side, _) = listener.accept().unwrap();
+        assert_eq!(unix_clients(&path), Some(1));
+        // Busy, like QEMU with `cargo xtask run` attached: refused without waiting.
+        let t0 = std::time::Instant::now();
+        let e = match Link::open(&ep, Duration::from_secs(5)) {
+            Ok(_) => panic!("a second client was let in"),
+            Err(e) => e,
+        };
+        assert!(t0.elapsed() < Duration::from_secs(1));
+        assert_eq!(e.kind(), io::ErrorKind::ResourceBusy);
+        assert!(e.to_string().contains("already has a client"), "{e}");
+        drop(first);
+        drop(_server_side);
+        let _ = UnixStream::connect(&path);
+        let _ = std::fs::remove_file(&path);
+    }
 }
