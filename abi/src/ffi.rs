@@ -55,6 +55,7 @@ mod tests {
         #[allow(unsafe_code)]
         let b = unsafe { s.bytes() };
         assert_eq!(b, b"abc");
+        // SAFETY: an empty string reads nothing.
         #[allow(unsafe_code)]
         let e = unsafe { KStr::EMPTY.bytes() };
         assert!(e.is_empty());

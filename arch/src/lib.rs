@@ -10,6 +10,11 @@
 //! `kernel_trap(frame: &mut TrapFrame, kind: u64)`.
 #![no_std]
 
+#[cfg(not(target_arch = "aarch64"))]
+compile_error!(
+    "`arch` runs only on the kernel target: build the kernel with `cargo xtask build` (or run `cargo xtask test`), not `cargo build -p arch` for the host"
+);
+
 pub mod boot;
 pub mod cache;
 pub mod cpu;

@@ -6,6 +6,11 @@
 //! with documented fallbacks. Only QEMU's `virt` board exists today.
 #![no_std]
 
+#[cfg(not(target_arch = "aarch64"))]
+compile_error!(
+    "`boards` runs only on the kernel target: build the kernel with `cargo xtask build` (or run `cargo xtask test`), not `cargo build -p boards` for the host"
+);
+
 pub mod gic;
 pub mod mmio;
 pub mod pl011;

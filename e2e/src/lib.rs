@@ -1,5 +1,6 @@
 //! Shared helpers for the end-to-end tests (run by `cargo xtask test`, which builds the
 //! kernel first and points `KERNEL_ELF` at it).
+#![forbid(unsafe_code)]
 
 use qemu_harness::{kernel_elf, Guest, Qemu};
 use std::time::Duration;

@@ -8,6 +8,11 @@
 #![no_std]
 #![no_main]
 
+#[cfg(not(target_arch = "aarch64"))]
+compile_error!(
+    "the kernel runs only on the kernel target: build it with `cargo xtask build` (or run it with `cargo xtask run`), not `cargo build -p kernel` for the host"
+);
+
 extern crate alloc;
 
 pub mod boot;

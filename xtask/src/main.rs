@@ -2,9 +2,11 @@
 //!
 //! Every command that needs a tool installs it when it can (`rustup target add`, `apt-get`
 //! as root) and otherwise says exactly what to install.
+#![forbid(unsafe_code)]
 
 mod bench;
 mod deps;
+mod layers;
 mod modbench;
 mod modules;
 mod serial_bench;
@@ -292,27 +294,40 @@ fn cmd_run(opts: QemuOpts) -> Result<(), String> {
     r
 }
 
-/// `cargo fmt --check` and clippy with warnings denied, for host crates and the kernel.
+/// `cargo fmt --check`, the kernel's layering rule, and clippy with warnings denied over
+/// every crate of the workspace: the host crates (with their tests), and the kernel, its
+/// arch and board crates, the SDK and every Rust example module for the kernel target;
+/// the C example modules compile with warnings as errors.
 fn lint() -> Result<(), String> {
     run(cargo().args(["fmt", "--all", "--", "--check"]))
         .map_err(|e| format!("{e}: run `cargo fmt --all`"))?;
-    run(cargo().args(["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"]))?;
-    run(cargo().args([
-        "clippy",
-        "--quiet",
-        "-p",
-        "kernel",
-        "-p",
-        "arch",
-        "-p",
-        "boards",
-        "--release",
-        "--target",
-        TARGET,
-        "--",
-        "-D",
-        "warnings",
-    ]))
+    layers::check(&root())?;
+    let sources = modules::discover(&root())?;
+    let rust_modules: Vec<&str> = sources
+        .iter()
+        .filter_map(|m| match &m.source {
+            modules::Source::Rust { package, .. } => Some(package.as_str()),
+            _ => None,
+        })
+        .collect();
+    let target_only = ["kernel", "arch", "boards"];
+    let mut host = cargo();
+    host.args(["clippy", "--quiet", "--workspace", "--all-targets"]);
+    for p in target_only.iter().chain(&rust_modules) {
+        host.args(["--exclude", p]);
+    }
+    run(host.args(["--", "-D", "warnings"]))?;
+    let mut target = cargo();
+    target.args(["clippy", "--quiet", "--release", "--target", TARGET]);
+    for p in target_only.iter().chain(&["kmod"]).chain(&rust_modules) {
+        target.args(["-p", p]);
+    }
+    // Module crates read the ABI they are built against from the environment.
+    target
+        .env("KMOD_ABI", "0000000000000000")
+        .env("KMOD_RELEASE", modules::RELEASE);
+    run(target.args(["--", "-D", "warnings"]))?;
+    modules::lint_c(&root(), &sources)
 }
 
 fn cmd_gdb(port: u16) -> Result<(), String> {

@@ -698,6 +698,30 @@ fn compile_c(root: &Path, abi: &str, src: &Path, out: &Path) -> Result<(), Strin
     run_tool(&mut gcc).map_err(|e| format!("compiling {}: {e}", src.display()))
 }
 
+/// Compiles every C example module (and the SDK's C runtime) with warnings as errors,
+/// for `cargo xtask lint`; nothing is written.
+pub fn lint_c(root: &Path, sources: &[ModuleSource]) -> Result<(), String> {
+    let mut files = vec![root.join("sdk/c/kmod_rt.c")];
+    for m in sources {
+        if let Source::C { files: f } = &m.source {
+            files.extend(f.iter().cloned());
+        }
+    }
+    crate::deps::ensure(&[GCC])?;
+    for f in &files {
+        let mut gcc = Command::new(GCC);
+        gcc.args(C_FLAGS)
+            .args(["-Werror", "-fsyntax-only"])
+            .arg("-I")
+            .arg(root.join("sdk/include"))
+            .arg("-DKMOD_ABI=\"0000000000000000\"")
+            .arg(format!("-DKMOD_RELEASE=\"{RELEASE}\""))
+            .arg(f);
+        run_tool(&mut gcc).map_err(|e| format!("lint {}: {e}", f.display()))?;
+    }
+    Ok(())
+}
+
 /// Builds every module under `root/modules` against the kernel image `kernel_elf` and
 /// writes `root/target/modules/NAME.ko`. Returns the paths, sorted by module name.
 pub fn build_modules(

@@ -25,14 +25,14 @@ kexport!(
     /// Frees memory from `kmod_alloc` (only blocks the calling module holds; the size and
     /// alignment are those recorded at allocation).
     fn kmod_free(ptr: *mut u8, _size: usize, _align: usize) {
-        crate::module::heap::free(ptr)
+        crate::module::heap::free(ptr as usize)
     }
 );
 
 kexport!(
     /// Resizes memory from `kmod_alloc`.
     fn kmod_realloc(ptr: *mut u8, _size: usize, _align: usize, new_size: usize) -> *mut u8 {
-        crate::module::heap::realloc(ptr, new_size)
+        crate::module::heap::realloc(ptr as usize, new_size)
     }
 );
 

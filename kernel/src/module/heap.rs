@@ -78,8 +78,10 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
     .unwrap_or(core::ptr::null_mut())
 }
 
-/// `kmod_free`: frees a block the running module holds. Anything else is ignored.
-pub fn free(ptr: *mut u8) {
+/// `kmod_free`: frees the block at `addr` if the running module holds it. Anything else
+/// is ignored (the address is only compared, never followed, until it is found).
+pub fn free(addr: usize) {
+    let ptr = addr as *mut u8;
     if ptr.is_null() {
         return;
     }
@@ -92,9 +94,10 @@ pub fn free(ptr: *mut u8) {
     });
 }
 
-/// `kmod_realloc`: resizes a block the running module holds (null, with the old block
-/// still valid, on failure or for a pointer it does not hold).
-pub fn realloc(ptr: *mut u8, new_size: usize) -> *mut u8 {
+/// `kmod_realloc`: resizes the block at `addr` if the running module holds it (null, with
+/// the old block still valid, on failure or for an address it does not hold).
+pub fn realloc(addr: usize, new_size: usize) -> *mut u8 {
+    let ptr = addr as *mut u8;
     if ptr.is_null() || new_size == 0 {
         return core::ptr::null_mut();
     }

@@ -1,5 +1,6 @@
 //! `kconsole`: attach a terminal to the unikernel's serial line, or upload a module from a
 //! script.
+#![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
 use kconsole::{attach, kx, Endpoint, Link};

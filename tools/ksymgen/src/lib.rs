@@ -13,6 +13,7 @@
 //! * the line table from `.debug_line` (innermost locations), with paths made
 //!   relative to the workspace (`kernel/src/main.rs`), the Rust sysroot
 //!   (`core/src/fmt/mod.rs`) or the cargo registry (`spin-0.10.1/src/mutex.rs`).
+#![forbid(unsafe_code)]
 
 use object::{Object, ObjectSection, ObjectSymbol, SectionFlags, SectionKind, SymbolKind};
 use oops::symtab::{kallsyms_baseline, BuildError, KallsymsSize, TableBuilder, TableStats};

@@ -1,4 +1,5 @@
 //! `ksymgen patch ELF` / `ksymgen stats ELF`.
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
 //! `modlink`: a dry-run `insmod` on the host. Lays out and links an AArch64 relocatable object
 //! at a chosen base with the same `modloader` code the kernel runs, and writes the image plus a
 //! JSON map. `modlink bench` measures link speed against a memcpy floor and `ld.lld`.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
