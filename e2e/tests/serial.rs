@@ -8,12 +8,13 @@
 use kconsole::frame::{CRC32, READY_MARK};
 use kconsole::kx;
 use kconsole::Wire;
-use qemu_harness::{kernel_elf, workspace_root, Qemu, Serial};
+use qemu_harness::socket::{self, Process};
+use qemu_harness::{kernel_elf, workspace_root, Qemu, SocketGuest};
 use std::io::{Read, Write};
 use std::ops::Not;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -83,105 +84,65 @@ fn mangle(data: &[u8], f: &Faults, rng: &mut Rng, n: &Injected) -> Vec<u8> {
 
 type Shared = Arc<(Mutex<Vec<u8>>, Condvar)>;
 
-/// A guest whose serial line is a unix socket, with an optional faulty proxy in between.
+/// A guest on a unix-socket serial line ([`SocketGuest`]), with an optional faulty proxy
+/// (both directions) in between.
 struct Guest {
-    _vm: Vm,
-    sock: UnixStream,
-    out: Shared,
-    cursor: usize,
+    g: SocketGuest,
     faults: Arc<Mutex<Option<Faults>>>,
     injected: Arc<Injected>,
-    rng: Rng,
 }
 
-/// QEMU, killed on drop.
-struct Vm(Child);
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sock_path(tag: &str) -> PathBuf {
-    let dir = workspace_root().join("target/e2e-serial");
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(format!("{tag}-{}.sock", std::process::id()));
-    let _ = std::fs::remove_file(&p);
-    p
-}
-
-/// Starts QEMU with its serial port on a unix socket and connects to it.
-fn spawn_vm(tag: &str, append: Option<&str>) -> (Vm, UnixStream) {
+/// Starts QEMU with its serial port on a unix socket and connects to it (no reader: the
+/// caller owns the line).
+fn spawn_vm(tag: &str, append: Option<&str>) -> (Process, UnixStream) {
     let k = kernel_elf();
     assert!(k.exists(), "{} missing: cargo xtask build", k.display());
-    let path = sock_path(tag);
     let mut q = Qemu::new(k);
-    q.serial = Serial::UnixSocket(path.clone());
     q.append = append.map(str::to_string);
-    let child = q
-        .command()
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("qemu-system-aarch64");
-    let child = Vm(child);
-    let deadline = Instant::now() + T;
-    let sock = loop {
-        match UnixStream::connect(&path) {
-            Ok(s) => break s,
-            Err(e) if Instant::now() > deadline => panic!("{}: {e}", path.display()),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    (child, sock)
+    socket::spawn_raw(&q, tag, T).expect("qemu-system-aarch64 on a socket")
 }
 
 fn boot(tag: &str) -> Guest {
     boot_append(tag, None)
 }
 
+/// A byte filter applying `faults` (when set) with its own random stream.
+fn fault_filter(
+    faults: &Arc<Mutex<Option<Faults>>>,
+    injected: &Arc<Injected>,
+    seed: u64,
+) -> socket::Filter {
+    let (faults, injected) = (Arc::clone(faults), Arc::clone(injected));
+    let mut rng = Rng(seed);
+    Box::new(move |b: &[u8]| match *faults.lock().unwrap() {
+        Some(f) => mangle(b, &f, &mut rng, &injected),
+        None => b.to_vec(),
+    })
+}
+
 /// Boots with a kernel command line.
 fn boot_append(tag: &str, append: Option<&str>) -> Guest {
-    let (child, sock) = spawn_vm(tag, append);
-    let out: Shared = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+    let k = kernel_elf();
+    assert!(k.exists(), "{} missing: cargo xtask build", k.display());
+    let mut q = Qemu::new(k);
+    q.append = append.map(str::to_string);
+    let mut sg = SocketGuest::spawn(&q, tag).expect("qemu-system-aarch64 on a socket");
     let faults: Arc<Mutex<Option<Faults>>> = Arc::new(Mutex::new(None));
     let injected = Arc::new(Injected::default());
-    {
-        let mut rd = sock.try_clone().unwrap();
-        let out = Arc::clone(&out);
-        let faults = Arc::clone(&faults);
-        let injected = Arc::clone(&injected);
-        std::thread::spawn(move || {
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-            let mut buf = [0u8; 8192];
-            loop {
-                let n = match rd.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                let f = *faults.lock().unwrap();
-                let data = match f {
-                    Some(f) => mangle(&buf[..n], &f, &mut rng, &injected),
-                    None => buf[..n].to_vec(),
-                };
-                let (lock, cv) = &*out;
-                lock.lock().unwrap().extend_from_slice(&data);
-                cv.notify_all();
-            }
-            out.1.notify_all();
-        });
-    }
+    sg.set_inbound_filter(Some(fault_filter(
+        &faults,
+        &injected,
+        0x9e37_79b9_7f4a_7c15,
+    )));
+    sg.set_outbound_filter(Some(fault_filter(
+        &faults,
+        &injected,
+        0x1234_5678_9abc_def1,
+    )));
     let mut g = Guest {
-        _vm: child,
-        sock,
-        out,
-        cursor: 0,
+        g: sg,
         faults,
         injected,
-        rng: Rng(0x1234_5678_9abc_def1),
     };
     g.expect("\n> ", T);
     g
@@ -189,12 +150,11 @@ fn boot_append(tag: &str, append: Option<&str>) -> Guest {
 
 impl Guest {
     fn mark(&self) -> usize {
-        self.out.0.lock().unwrap().len()
+        self.g.mark()
     }
 
     fn text_since(&self, mark: usize) -> String {
-        let v = self.out.0.lock().unwrap();
-        String::from_utf8_lossy(&v[mark.min(v.len())..]).replace('\r', "")
+        self.g.text_since(mark)
     }
 
     /// Waits for `pat` after the cursor; returns the text before it and moves past it.
@@ -203,34 +163,24 @@ impl Guest {
     }
 
     fn expect_bytes(&mut self, pat: &[u8], t: Duration) -> String {
-        let deadline = Instant::now() + t;
-        let (lock, cv) = &*self.out;
-        let mut v = lock.lock().unwrap();
-        loop {
-            let hay = &v[self.cursor..];
-            if let Some(p) = hay.windows(pat.len()).position(|w| w == pat) {
-                let s = String::from_utf8_lossy(&hay[..p]).replace('\r', "");
-                self.cursor += p + pat.len();
-                return s;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "timed out waiting for {:?}; output since cursor:\n{}",
-                    String::from_utf8_lossy(pat),
-                    String::from_utf8_lossy(hay)
-                );
-            }
-            v = cv.wait_timeout(v, Duration::from_millis(50)).unwrap().0;
+        match self.g.expect_bytes(pat, t) {
+            Ok(b) => String::from_utf8_lossy(&b).replace('\r', ""),
+            Err(e) => panic!("{e}"),
         }
     }
 
     fn send_raw(&mut self, b: &[u8]) {
-        let f = *self.faults.lock().unwrap();
-        let data = match f {
-            Some(f) => mangle(b, &f, &mut self.rng, &self.injected),
-            None => b.to_vec(),
-        };
-        self.sock.write_all(&data).unwrap();
+        self.g.send(b).unwrap();
+    }
+
+    /// Forgets what arrived so far.
+    fn skip_pending(&mut self) {
+        self.g.skip_pending();
+    }
+
+    /// A raw handle on the line (bytes written to it bypass the fault proxy).
+    fn socket(&self) -> UnixStream {
+        self.g.socket().unwrap()
     }
 
     /// Runs a shell command; returns its output.
@@ -262,20 +212,11 @@ impl Guest {
 
 impl Wire for Guest {
     fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.send_raw(bytes);
-        Ok(())
+        self.g.send(bytes)
     }
 
     fn recv(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> std::io::Result<usize> {
-        let (lock, cv) = &*self.out;
-        let mut v = lock.lock().unwrap();
-        if v.len() == self.cursor {
-            v = cv.wait_timeout(v, timeout).unwrap().0;
-        }
-        let n = v.len() - self.cursor;
-        buf.extend_from_slice(&v[self.cursor..]);
-        self.cursor = v.len();
-        Ok(n)
+        Ok(self.g.recv(buf, timeout))
     }
 }
 
@@ -381,7 +322,7 @@ fn run_sb_with(
         .expect("sb missing: apt-get install lrzsz");
     let t0 = Instant::now();
     let mut from_sb = sb.stdout.take().unwrap();
-    let mut to_guest = g.sock.try_clone().unwrap();
+    let mut to_guest = g.socket();
     let sent = Arc::new(AtomicUsize::new(0));
     let sent2 = Arc::clone(&sent);
     let faults = Arc::clone(&g.faults);
@@ -682,7 +623,7 @@ fn faulty_line_gives_identical_modules_or_clean_failures() {
             std::thread::sleep(Duration::from_millis(50));
         };
         // Resynchronise with the shell.
-        g.cursor = g.mark();
+        g.skip_pending();
         let echo = g.cmd("echo resync");
         assert!(echo.contains("resync"), "{what}: {echo}");
         if out.contains("hello: loaded at") {
@@ -1021,7 +962,7 @@ fn ymodem_g_from_a_flipped_bit_is_refused_and_sb_fails() {
             took < Duration::from_secs(60),
             "{what}: sb took {took:?}: {err}"
         );
-        g.cursor = g.mark();
+        g.skip_pending();
         assert_eq!(g.cmd("echo alive").trim(), "alive", "{what}");
         assert_eq!(g.cmd("lsmod").lines().count(), 1, "{what}");
     }
@@ -1050,7 +991,7 @@ fn a_cancelled_or_noisy_start_leaves_no_sender_bytes_in_the_shell() {
         .spawn()
         .expect("sb missing: apt-get install lrzsz");
     let mut from_sb = sb.stdout.take().unwrap();
-    let mut to_guest = g.sock.try_clone().unwrap();
+    let mut to_guest = g.socket();
     let pump = std::thread::spawn(move || {
         let mut first = true;
         let mut buf = [0u8; 4096];
@@ -1093,7 +1034,7 @@ fn a_cancelled_or_noisy_start_leaves_no_sender_bytes_in_the_shell() {
     let out = g.text_since(mark);
     assert!(status.success(), "sb failed; kernel:\n{out}");
     assert_received(&out, &data, "YMODEM");
-    g.cursor = g.mark();
+    g.skip_pending();
     assert_eq!(g.cmd("echo alive").trim(), "alive");
     g.cmd("rmmod hello_c");
 
@@ -1110,7 +1051,7 @@ fn a_cancelled_or_noisy_start_leaves_no_sender_bytes_in_the_shell() {
         .expect("sb");
     let mut to_sb = sb.stdin.take().unwrap();
     let mut from_sb = sb.stdout.take().unwrap();
-    let mut to_guest = g.sock.try_clone().unwrap();
+    let mut to_guest = g.socket();
     let pump = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = from_sb.read(&mut buf) {
@@ -1145,7 +1086,7 @@ fn a_cancelled_or_noisy_start_leaves_no_sender_bytes_in_the_shell() {
     let out = g.text_since(mark);
     assert!(!status.success(), "sb exited 0 after a cancel");
     assert!(out.contains("upload failed: cancelled"), "{out}");
-    g.cursor = g.mark();
+    g.skip_pending();
     assert_eq!(g.cmd("echo alive").trim(), "alive");
 }
 
@@ -1196,7 +1137,7 @@ fn faulty_line_ymodem_gives_identical_modules_or_clean_failures() {
             std::thread::sleep(Duration::from_millis(50));
         };
         std::thread::sleep(Duration::from_millis(1500));
-        g.cursor = g.mark();
+        g.skip_pending();
         let echo = g.cmd("echo resync");
         assert!(echo.contains("resync"), "{what}: {echo}");
         if out.contains("hello_c: loaded at") {
@@ -1239,7 +1180,7 @@ fn a_second_client_on_the_serial_socket_is_refused_at_once() {
     let (_vm, mut sock) = spawn_vm("busy", None);
     read_until(&mut sock, b"\n> ", T);
     let path = workspace_root()
-        .join("target/e2e-serial")
+        .join("target/sockets")
         .join(format!("busy-{}.sock", std::process::id()));
     let t0 = Instant::now();
     let r = kconsole::Link::open(&kconsole::Endpoint::Unix(path), Duration::from_secs(5));

@@ -163,7 +163,7 @@ fn kallsyms_bench() -> Result<(), String> {
 pub fn run(boots: usize, only: &[String]) -> Result<(), String> {
     let want = |p: &str| only.is_empty() || only.iter().any(|o| o == p);
     crate::deps::ensure(&["qemu-system-aarch64", "sb", UBOOT, "ld.lld"])?;
-    crate::build()?;
+    crate::image::build()?;
     require_alone()?;
     if want("boot") {
         boot_bench(boots)?;

@@ -2,126 +2,57 @@
 //! and plain) and YMODEM (`sb`), the raw receive ceiling of the guest's PL011 (`rxbench`),
 //! and Debian's U-Boot `loady` (`sb`) / `loadx` (`sx -k`) on the same QEMU.
 
-use kconsole::{frame, kx, Link, Wire};
-use qemu_harness::{Qemu, Serial};
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use kconsole::{frame, kx, Wire};
+use qemu_harness::{Qemu, SocketGuest};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
 
+/// A guest on the bench's serial socket ([`SocketGuest`], killed on drop).
 struct Vm {
-    child: Child,
-    link: Link,
-    sock: UnixStream,
-    acc: Vec<u8>,
+    g: SocketGuest,
 }
 
-impl Drop for Vm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// The kx/1 sender's view of the line.
+struct Line<'a>(&'a mut SocketGuest);
+
+impl Wire for Line<'_> {
+    fn send(&mut self, b: &[u8]) -> std::io::Result<()> {
+        self.0.send(b)
+    }
+    fn recv(&mut self, buf: &mut Vec<u8>, t: Duration) -> std::io::Result<usize> {
+        Ok(self.0.recv(buf, t))
     }
 }
 
 impl Vm {
     fn start(image: &Path, bios: bool) -> Result<Vm, String> {
-        let path = crate::root().join(format!("target/bench-serial-{}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&path);
         let mut q = Qemu::new(image);
         q.bios = bios;
         q.semihosting = !bios;
-        q.serial = Serial::UnixSocket(path.clone());
-        let child = q
-            .command()
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("qemu: {e}"))?;
-        let deadline = Instant::now() + T;
-        let sock = loop {
-            match UnixStream::connect(&path) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() > deadline => {
-                    return Err(format!("{}: {e}", path.display()))
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        };
-        let rd = sock.try_clone().map_err(|e| e.to_string())?;
-        let wr = sock.try_clone().map_err(|e| e.to_string())?;
-        Ok(Vm {
-            child,
-            link: Link::from_parts(rd, wr),
-            sock,
-            acc: Vec::new(),
-        })
+        let g = SocketGuest::spawn(&q, "bench-serial").map_err(|e| format!("qemu: {e}"))?;
+        Ok(Vm { g })
     }
 
     fn expect(&mut self, pat: &[u8]) -> Result<Vec<u8>, String> {
-        kx::wait_for(&mut self.link, &mut self.acc, pat, T).map_err(|e| {
-            format!(
-                "waiting for {:?}: {e}; seen: {}",
-                String::from_utf8_lossy(pat),
-                String::from_utf8_lossy(&self.acc)
-            )
-        })
+        self.g.expect_bytes(pat, T).map_err(|e| e.to_string())
     }
 
     fn send(&mut self, b: &[u8]) -> Result<(), String> {
-        self.link.send(b).map_err(|e| e.to_string())
+        self.g.send(b).map_err(|e| e.to_string())
     }
 
-    /// Runs `prog args` bridged to the serial line (the first bytes it sees are `pending`);
-    /// returns its wall time.
+    /// Runs `prog args` bridged to the serial line (it first sees what arrived after the
+    /// last wait); returns its wall time.
     fn bridge(&mut self, prog: &str, args: &[&str]) -> Result<Duration, String> {
-        let mut p = Command::new(prog)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("{prog}: {e} (apt-get install lrzsz)"))?;
-        let t0 = Instant::now();
-        let mut from = p.stdout.take().ok_or("no stdout")?;
-        let mut to_guest = self.sock.try_clone().map_err(|e| e.to_string())?;
-        let pump = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = from.read(&mut buf) {
-                if n == 0 || to_guest.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut to = p.stdin.take().ok_or("no stdin")?;
-        let pending = std::mem::take(&mut self.acc);
-        let _ = to.write_all(&pending);
-        let status = loop {
-            if let Some(s) = p.try_wait().map_err(|e| e.to_string())? {
-                break s;
-            }
-            let mut buf = Vec::new();
-            self.link
-                .recv(&mut buf, Duration::from_millis(2))
-                .map_err(|e| e.to_string())?;
-            if !buf.is_empty() {
-                let _ = to.write_all(&buf);
-                let _ = to.flush();
-            }
-            if t0.elapsed() > Duration::from_secs(300) {
-                let _ = p.kill();
-                return Err(format!("{prog} hangs"));
-            }
-        };
-        let el = t0.elapsed();
-        drop(to);
-        let _ = pump.join();
+        let (status, err, el) = self
+            .g
+            .bridge(prog, args, Duration::from_secs(300), &mut |_, _| {})
+            .map_err(|e| format!("{prog}: {e}"))?;
         if !status.success() {
-            return Err(format!("{prog} {args:?} failed: {status}"));
+            return Err(format!("{prog} {args:?} failed: {status}: {err}"));
         }
         Ok(el)
     }
@@ -198,13 +129,13 @@ pub fn run() -> Result<(), String> {
     for compress in [true, false] {
         vm.send(b"insmod\r")?;
         vm.expect(frame::READY_MARK)?;
-        vm.acc.clear();
+        vm.g.skip_pending();
         let opts = kx::Options {
             compress,
             ..kx::Options::default()
         };
         let stats = kx::send(
-            &mut vm.link,
+            &mut Line(&mut vm.g),
             "big1m",
             &data,
             &opts,
@@ -212,7 +143,6 @@ pub fn run() -> Result<(), String> {
             &mut |_, _| {},
         )
         .map_err(|e| e.to_string())?;
-        vm.acc = stats.leftover.clone();
         let text = String::from_utf8_lossy(&vm.expect(b"\n> ")?).into_owned();
         if !text.contains("big1m: loaded at") {
             return Err(format!("big1m did not load: {text}"));
