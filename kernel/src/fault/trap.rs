@@ -4,6 +4,7 @@ use super::recovery::{self, Abandoned};
 use arch::exception::{Exception, Origin};
 use arch::{TrapFrame, TrapKind};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use oops::esr::{ec, Esr};
 
 /// Immediate of the kernel's own handled `brk` (tests): execution resumes after it.
 pub const BRK_TEST_IMM: u64 = 0x1234;
@@ -22,17 +23,14 @@ pub fn in_exception() -> bool {
     DEPTH.load(Ordering::Relaxed) > 0
 }
 
-const EC_UNKNOWN: u64 = 0x00;
-const EC_SVC64: u64 = 0x15;
-const EC_BRK64: u64 = 0x3c;
-
 /// Called by the vector code for every exception.
 #[no_mangle]
 extern "C" fn kernel_trap(frame: &mut TrapFrame, kind: u64) {
     DEPTH.fetch_add(1, Ordering::Relaxed);
     // Compiled Rust may make unaligned accesses; strict checking is only ever switched on
     // briefly by `crash misaligned-sp`.
-    if frame.esr >> 26 == 0x25 && frame.esr & 0x3f == 0x21 {
+    let esr = Esr(frame.esr);
+    if esr.ec() == ec::DABT_CUR && esr.iss() & 0x3f == 0x21 {
         arch::cpu::set_alignment_check(false);
     }
     let kind = TrapKind(kind);
@@ -71,20 +69,20 @@ fn sync(frame: &mut TrapFrame, kind: TrapKind) {
     if arch::exception::try_fixup(frame) {
         return;
     }
-    let iss = frame.esr & 0x1ff_ffff;
-    match frame.ec() {
-        EC_BRK64 if iss & 0xffff == BRK_TEST_IMM => {
+    let esr = Esr(frame.esr);
+    let imm = u64::from(esr.iss() & 0xffff);
+    match esr.ec() {
+        ec::BRK64 if imm == BRK_TEST_IMM => {
             BRK_COUNT.fetch_add(1, Ordering::Relaxed);
             frame.elr += 4;
             return;
         }
-        EC_SVC64 if iss & 0xffff == SVC_TEST_IMM => {
+        ec::SVC64 if imm == SVC_TEST_IMM => {
             frame.x[0] = SVC_REPLY;
             return;
         }
         _ => {}
     }
-    let _ = EC_UNKNOWN;
     fatal(frame, kind)
 }
 

@@ -6,8 +6,7 @@ use super::{console, now, Error, Options, Protocol, Received, CAN};
 use alloc::string::String;
 use alloc::vec::Vec;
 
-pub const SOH: u8 = 0x01;
-pub const STX: u8 = 0x02;
+pub use klib::ymodem::{SOH, STX};
 const EOT: u8 = 0x04;
 const ACK: u8 = 0x06;
 const NAK: u8 = 0x15;
@@ -19,8 +18,6 @@ const MAX_ERRORS: u32 = 10;
 const SETTLE_US: u64 = 200_000;
 /// How long a sender has, after the first data block, to show it is streaming.
 const STREAM_PROBE_US: u64 = 200_000;
-
-const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
 
 /// Why a block could not be read.
 #[derive(Debug)]
@@ -48,7 +45,7 @@ impl BlockBuf {
 
     /// Reads the rest of a block whose SOH/STX was `first`; returns the sequence number.
     pub fn read_rest(&mut self, first: u8) -> Result<u8, BlockError> {
-        let len = if first == STX { 1024 } else { 128 };
+        let len = klib::ymodem::block_len(first).unwrap_or(128);
         let get = || console::getc_timeout(BYTE_US).ok_or(BlockError::Timeout);
         let seq = get()?;
         let inv = get()?;
@@ -57,12 +54,10 @@ impl BlockBuf {
         }
         let hi = get()?;
         let lo = get()?;
-        if seq != !inv {
-            return Err(BlockError::BadSeq);
-        }
-        if CRC16.checksum(&self.data[..len]) != u16::from_be_bytes([hi, lo]) {
-            return Err(BlockError::BadCrc);
-        }
+        klib::ymodem::check(seq, inv, &self.data[..len], [hi, lo]).map_err(|e| match e {
+            klib::ymodem::BlockError::BadSeq => BlockError::BadSeq,
+            _ => BlockError::BadCrc,
+        })?;
         self.seq = seq;
         self.len = len;
         Ok(seq)
@@ -111,23 +106,7 @@ fn cancel() {
     super::cancel_sender();
 }
 
-/// Name and size from a header block; `None` for the empty end-of-batch block.
-fn parse_header(d: &[u8]) -> Option<(String, Option<u64>)> {
-    if d[0] == 0 {
-        return None;
-    }
-    let name_end = d.iter().position(|&b| b == 0).unwrap_or(d.len());
-    let name = String::from_utf8_lossy(&d[..name_end]).into_owned();
-    let rest = d.get(name_end + 1..).unwrap_or(&[]);
-    let digits: &[u8] = match rest.iter().position(|b| !b.is_ascii_digit()) {
-        Some(n) => &rest[..n],
-        None => rest,
-    };
-    let size = core::str::from_utf8(digits)
-        .ok()
-        .and_then(|s| s.parse().ok());
-    Some((name, size))
-}
+use klib::ymodem::parse_header;
 
 /// How a file's data ended.
 enum FileEnd {
