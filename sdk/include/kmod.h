@@ -26,12 +26,17 @@ typedef int (*kmod_cmd_fn)(size_t argc, const struct kmod_str *argv);
 
 /* ---- Kernel exports ---------------------------------------------------------------- */
 void     kmod_print(const char *bytes, size_t len);
+/* Heap blocks are recorded against the calling module and reclaimed when it unloads
+ * (rmmod, a failed init, after a fault). kmod_free/kmod_realloc act only on blocks the
+ * calling module allocated; any other pointer is ignored (free) or refused (NULL). */
 void    *kmod_alloc(size_t size, size_t align);
 void     kmod_free(void *ptr, size_t size, size_t align);
 void    *kmod_realloc(void *ptr, size_t size, size_t align, size_t new_size);
 uint64_t kmod_uptime_us(void);
 void     kmod_delay_us(uint64_t us);
 int      kmod_register_command(struct kmod_str name, struct kmod_str help, kmod_cmd_fn handler);
+/* Removes a command the calling module registered: 0, -2 (no such command), or -1 (it
+ * belongs to the kernel or another module, and stays). */
 int      kmod_unregister_command(struct kmod_str name);
 /* The value given for parameter `name` at insmod time (valid during init_module).
  * Returns 0 and fills *out, or -2 (ENOENT) when the parameter was not given. */

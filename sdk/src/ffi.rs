@@ -10,7 +10,7 @@ extern "C" {
     pub fn kmod_print(bytes: *const u8, len: usize);
     /// Allocates from the kernel heap; null on failure.
     pub fn kmod_alloc(size: usize, align: usize) -> *mut u8;
-    /// Frees memory from `kmod_alloc` with the same size and alignment.
+    /// Frees memory from `kmod_alloc` (only blocks the calling module holds).
     pub fn kmod_free(ptr: *mut u8, size: usize, align: usize);
     /// Resizes memory from `kmod_alloc`; null on failure (the old block stays valid).
     pub fn kmod_realloc(ptr: *mut u8, size: usize, align: usize, new_size: usize) -> *mut u8;
@@ -20,7 +20,8 @@ extern "C" {
     pub fn kmod_delay_us(us: u64);
     /// Registers a shell command owned by the calling module: 0, -17 (exists) or -22.
     pub fn kmod_register_command(name: KStr, help: KStr, handler: CmdFn) -> i32;
-    /// Removes a shell command: 0 or -2.
+    /// Removes a shell command the calling module registered: 0, -2 (no such command) or
+    /// -1 (the kernel's or another module's: it stays).
     pub fn kmod_unregister_command(name: KStr) -> i32;
     /// The value given for parameter `name` at insmod time (valid during the current call
     /// into the module only). 0 and fills `*out`, or -2 when the parameter was not given.
