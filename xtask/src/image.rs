@@ -19,14 +19,48 @@ pub fn build() -> Result<PathBuf, String> {
         TARGET,
     ]))?;
     let built = root().join("target").join(TARGET).join("release/kernel");
-    let out = kernel_elf();
+    // Every step works on a staged copy; target/kernel.elf is replaced only when the image
+    // is whole (modules, keys and symbol table in), so a failed build leaves the previous
+    // image as it was.
+    let image = kernel_elf();
+    let out = image.with_extension("elf.staging");
     std::fs::copy(&built, &out)
         .map_err(|e| format!("copy {} -> {}: {e}", built.display(), out.display()))?;
+    let r = finish(&out);
+    if r.is_err() {
+        let _ = std::fs::remove_file(&out);
+        if image.exists() {
+            println!("    the previous {} is unchanged", image.display());
+        }
+    }
+    r?;
+    std::fs::rename(&out, &image)
+        .map_err(|e| format!("rename {} -> {}: {e}", out.display(), image.display()))?;
+    Ok(image)
+}
+
+/// Builds the module folders `dirs` against target/kernel.elf (building the image first
+/// if there is none).
+pub fn modules(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let image = kernel_elf();
+    if !image.exists() {
+        build()?;
+    }
     let key = sign::build_key()?;
-    let modules = modules::build_modules(&root(), &out, &key)?;
-    embed_modules(&out, &modules)?;
+    let built = modules::build_dirs(&root(), &image, &key, dirs)?;
+    for p in &built {
+        println!("    {}", p.display());
+    }
+    Ok(built)
+}
+
+/// Builds the example modules against the staged image `out` and fills its sections.
+fn finish(out: &Path) -> Result<(), String> {
+    let key = sign::build_key()?;
+    let modules = modules::build_modules(&root(), out, &key)?;
+    embed_modules(out, &modules)?;
     let ring = sign::ring(&key)?;
-    let keys = sign::embed_ring(&out, &ring)?;
+    let keys = sign::embed_ring(out, &ring)?;
     println!(
         "    signing: modules signed with {} (key ID {}); image trusts {keys} key(s){}",
         sign::build_key_path().display(),
@@ -37,8 +71,7 @@ pub fn build() -> Result<PathBuf, String> {
             ""
         }
     );
-    embed_symbols(&out)?;
-    Ok(out)
+    embed_symbols(out)
 }
 
 /// Writes the module archive ([`kabi::archive`], read by kernel/src/builtin_modules.rs)

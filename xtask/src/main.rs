@@ -70,8 +70,12 @@ struct QemuOpts {
 enum Cmd {
     /// Build the kernel image into target/kernel.elf (symbol table embedded).
     Build,
-    /// Build the example modules into target/modules/NAME.ko (needs target/kernel.elf).
-    Modules,
+    /// Build module folders (anywhere on disk) into target/modules/NAME.ko against
+    /// target/kernel.elf; with no folder, rebuild the image with the example modules.
+    Modules {
+        /// Module folders: a Rust crate depending on `kmod`, or C sources (see sdk/README.md).
+        dirs: Vec<PathBuf>,
+    },
     /// Build and boot in QEMU with the serial console on this terminal (Ctrl-A X quits).
     Run(QemuOpts),
     /// Run every test: host unit tests, in-kernel tests in QEMU, end-to-end tests.
@@ -161,7 +165,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Build => image::build().map(|p| println!("built {}", p.display())),
-        Cmd::Modules => image::build().map(|_| ()),
+        Cmd::Modules { dirs } if dirs.is_empty() => image::build().map(|_| ()),
+        Cmd::Modules { dirs } => image::modules(&dirs).map(|_| ()),
         Cmd::Run(opts) => run::cmd_run(opts),
         Cmd::Gdb { port } => gdb::cmd_gdb(port),
         Cmd::Lint => lint::lint(),

@@ -92,9 +92,16 @@ pub(super) fn cargo_target_dir(root: &Path) -> PathBuf {
     }
 }
 
-pub(super) fn compile_c(root: &Path, abi: &str, src: &Path, out: &Path) -> Result<(), String> {
+pub(super) fn compile_c(
+    root: &Path,
+    abi: &str,
+    src: &Path,
+    cflags: &[String],
+    out: &Path,
+) -> Result<(), String> {
     let mut gcc = Command::new(GCC);
     gcc.args(C_FLAGS)
+        .args(cflags)
         .arg("-I")
         .arg(root.join("sdk/include"))
         .arg(format!("-DKMOD_ABI=\"{abi}\""))
@@ -105,12 +112,17 @@ pub(super) fn compile_c(root: &Path, abi: &str, src: &Path, out: &Path) -> Resul
     run_tool(&mut gcc).map_err(|e| format!("compiling {}: {e}", src.display()))
 }
 
+/// Target directory for Rust modules built on their own (not members of this workspace).
+pub(super) fn standalone_target_dir(root: &Path) -> PathBuf {
+    cargo_target_dir(root).join("modules-cargo")
+}
+
 /// Compiles every C example module (and the SDK's C runtime) with warnings as errors,
 /// for `cargo xtask lint`; nothing is written.
 pub fn lint_c(root: &Path, sources: &[ModuleSource]) -> Result<(), String> {
     let mut files = vec![root.join("sdk/c/kmod_rt.c")];
     for m in sources {
-        if let Source::C { files: f } = &m.source {
+        if let Source::C { files: f, .. } = &m.source {
             files.extend(f.iter().cloned());
         }
     }

@@ -14,6 +14,8 @@ pub struct KoInfo {
     pub exports: Vec<String>,
     /// Undefined global symbols, sorted.
     pub imports: Vec<String>,
+    /// The undefined symbols that are weak (NULL when nothing defines them), sorted.
+    pub weak_imports: Vec<String>,
     /// Defined global symbols, sorted.
     pub globals: Vec<String>,
 }
@@ -59,6 +61,7 @@ pub fn inspect(bytes: &[u8]) -> Result<KoInfo, String> {
         .map(String::from)
         .collect();
     let mut imports = BTreeSet::new();
+    let mut weak = BTreeSet::new();
     let mut globals = BTreeSet::new();
     for sym in file.symbols() {
         let Ok(name) = sym.name() else { continue };
@@ -68,11 +71,15 @@ pub fn inspect(bytes: &[u8]) -> Result<KoInfo, String> {
         // Undefined symbols count whatever their binding (GNU ld -r may mark them LOCAL).
         if sym.is_undefined() {
             imports.insert(name.to_string());
+            if sym.is_weak() {
+                weak.insert(name.to_string());
+            }
         } else if !sym.is_local() {
             globals.insert(name.to_string());
         }
     }
     info.imports = imports.into_iter().collect();
+    info.weak_imports = weak.into_iter().collect();
     info.globals = globals.into_iter().collect();
     Ok(info)
 }

@@ -61,7 +61,7 @@ struct Staged {
     info: KoInfo,
 }
 
-/// Builds every module under `root/modules` against the kernel image `kernel_elf` and
+/// Builds the example modules ([`EXAMPLES`]) against the kernel image `kernel_elf` and
 /// writes `root/target/modules/NAME.ko`, signed with `key`. Returns the paths, sorted by
 /// module name. Steps: read the kernel's ABI, compile and link each module, verify them
 /// all and link each with the kernel's own linker, then sign and publish.
@@ -70,6 +70,41 @@ pub fn build_modules(
     kernel_elf: &Path,
     key: &crate::sign::SecretKey,
 ) -> Result<Vec<PathBuf>, String> {
+    let modules = discover(root)?;
+    build_set(root, kernel_elf, key, &modules)
+}
+
+/// Builds the module folders `dirs` (anywhere on disk) against `kernel_elf` into
+/// `root/target/modules/NAME.ko`. Dependencies not among them are taken from modules
+/// already built there.
+pub fn build_dirs(
+    root: &Path,
+    kernel_elf: &Path,
+    key: &crate::sign::SecretKey,
+    dirs: &[PathBuf],
+) -> Result<Vec<PathBuf>, String> {
+    let mut modules = Vec::new();
+    for d in dirs {
+        let m = discover_dir(d, root)?.ok_or_else(|| {
+            format!(
+                "{}: not a module folder (no Cargo.toml and no *.c files)",
+                d.display()
+            )
+        })?;
+        if modules.iter().any(|o: &ModuleSource| o.name == m.name) {
+            return Err(format!("module {} named twice", m.name));
+        }
+        modules.push(m);
+    }
+    build_set(root, kernel_elf, key, &modules)
+}
+
+fn build_set(
+    root: &Path,
+    kernel_elf: &Path,
+    key: &crate::sign::SecretKey,
+    modules: &[ModuleSource],
+) -> Result<Vec<PathBuf>, String> {
     let elf = fs::read(kernel_elf).map_err(|e| {
         format!(
             "read {}: {e} (build the kernel first: cargo xtask build)",
@@ -77,22 +112,161 @@ pub fn build_modules(
         )
     })?;
     let abi = read_kernel_abi(&elf).map_err(|e| format!("{}: {e}", kernel_elf.display()))?;
-    let modules = discover(root)?;
     println!(
-        "==> building {} modules for kernel {RELEASE}, ABI {} ({} exports)",
+        "==> building {} module{} for kernel {RELEASE}, ABI {} ({} exports)",
         modules.len(),
+        if modules.len() == 1 { "" } else { "s" },
         abi.abi_string(),
         abi.exports.len()
     );
     let out_dir = root.join("target/modules");
     let work_root = out_dir.join(".build");
     fs::create_dir_all(&work_root).map_err(|e| format!("mkdir {}: {e}", work_root.display()))?;
-    let built = compile_all(root, &modules, &abi.abi_string(), &work_root)?;
-    verify_all(&built, &abi)?;
-    publish(&built, key, &out_dir, &work_root)
+    let built = compile_all(root, modules, &abi.abi_string(), &work_root)?;
+    let context = published_dependencies(&built, &out_dir)?;
+    verify_all(&built, &context, &abi)?;
+    publish(&built, key, &out_dir)
 }
 
-/// Compiles and partially links every module in its own work directory.
+/// Modules already published in `out_dir` that `built` depends on (directly or not) but
+/// that are not being built now.
+fn published_dependencies(
+    built: &BTreeMap<String, Staged>,
+    out_dir: &Path,
+) -> Result<BTreeMap<String, Staged>, String> {
+    let mut context: BTreeMap<String, Staged> = BTreeMap::new();
+    let mut want: Vec<String> = built
+        .values()
+        .flat_map(|m| m.info.depends.iter().cloned())
+        .collect();
+    while let Some(d) = want.pop() {
+        if built.contains_key(&d) || context.contains_key(&d) {
+            continue;
+        }
+        let path = out_dir.join(format!("{d}.ko"));
+        let Ok(file) = fs::read(&path) else {
+            continue; // verify names the missing dependency
+        };
+        let bytes = modloader::signature::strip(&file).to_vec();
+        let info = inspect(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        want.extend(info.depends.iter().cloned());
+        context.insert(
+            d,
+            Staged {
+                out: path,
+                bytes,
+                info,
+            },
+        );
+    }
+    Ok(context)
+}
+
+/// A digest of everything a module's build reads, so an unchanged module is not rebuilt.
+struct Stamp(sha2::Sha512);
+
+impl Stamp {
+    fn new(abi: &str) -> Stamp {
+        use sha2::Digest;
+        let mut h = sha2::Sha512::new();
+        h.update(env!("CARGO_PKG_VERSION"));
+        h.update(abi);
+        h.update(LINKER_SCRIPT);
+        for f in C_FLAGS {
+            h.update(f);
+        }
+        Stamp(h)
+    }
+
+    fn add(&mut self, bytes: &[u8]) {
+        use sha2::Digest;
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+
+    fn file(&mut self, p: &Path) -> Result<(), String> {
+        let b = fs::read(p).map_err(|e| format!("read {}: {e}", p.display()))?;
+        self.add(p.to_string_lossy().as_bytes());
+        self.add(&b);
+        Ok(())
+    }
+
+    fn hex(self) -> String {
+        use sha2::Digest;
+        self.0.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// Builds the Rust modules' archives: the workspace members in one cargo run, every other
+/// crate on its own (into a shared target directory). Returns each module's archive.
+fn build_rust(
+    root: &Path,
+    modules: &[ModuleSource],
+    abi_str: &str,
+) -> Result<BTreeMap<String, PathBuf>, String> {
+    let cargo = || {
+        let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        // From the workspace root, so .cargo/config.toml's target flags apply.
+        c.current_dir(root)
+            .args(["build", "--quiet", "--release", "--target", crate::TARGET])
+            .env("KMOD_ABI", abi_str)
+            .env("KMOD_RELEASE", RELEASE);
+        c
+    };
+    let mut archives = BTreeMap::new();
+    let members: Vec<&ModuleSource> = modules
+        .iter()
+        .filter(|m| matches!(&m.source, Source::Rust { manifest: None, .. }))
+        .collect();
+    if !members.is_empty() {
+        let mut c = cargo();
+        for m in &members {
+            if let Source::Rust { package, .. } = &m.source {
+                c.args(["-p", package]);
+            }
+        }
+        crate::run(&mut c).map_err(|e| {
+            let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+            format!("building Rust modules {}: {e}", names.join(", "))
+        })?;
+        let dir = cargo_target_dir(root).join(crate::TARGET).join("release");
+        for m in &members {
+            if let Source::Rust { lib, .. } = &m.source {
+                archives.insert(m.name.clone(), dir.join(format!("lib{lib}.a")));
+            }
+        }
+    }
+    for m in modules {
+        if let Source::Rust {
+            lib,
+            manifest: Some(manifest),
+            ..
+        } = &m.source
+        {
+            let target = standalone_target_dir(root);
+            let mut c = cargo();
+            c.arg("--manifest-path")
+                .arg(manifest)
+                .arg("--target-dir")
+                .arg(&target);
+            crate::run(&mut c).map_err(|e| format!("building module {}: {e}", m.name))?;
+            archives.insert(
+                m.name.clone(),
+                target
+                    .join(crate::TARGET)
+                    .join("release")
+                    .join(format!("lib{lib}.a")),
+            );
+        }
+    }
+    Ok(archives)
+}
+
+/// Compiles and partially links every module in its own work directory. A module whose
+/// inputs are unchanged since its last build is taken from there as it is.
 fn compile_all(
     root: &Path,
     modules: &[ModuleSource],
@@ -108,56 +282,63 @@ fn compile_all(
         tools.push(GCC);
     }
     crate::deps::ensure(&tools)?;
-    if has_rust {
+    let archives = if has_rust {
         crate::deps::ensure_target()?;
-        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cargo
-            .current_dir(root)
-            .args(["build", "--quiet", "--release", "--target", crate::TARGET])
-            .env("KMOD_ABI", abi_str)
-            .env("KMOD_RELEASE", RELEASE);
-        for m in modules {
-            if let Source::Rust { package, .. } = &m.source {
-                cargo.args(["-p", package]);
-            }
-        }
-        crate::run(&mut cargo)?;
-    }
-    let archive_dir = cargo_target_dir(root).join(crate::TARGET).join("release");
-    let mut rt_obj: Option<PathBuf> = None;
+        build_rust(root, modules, abi_str)?
+    } else {
+        BTreeMap::new()
+    };
+    let rt_src = root.join("sdk/c/kmod_rt.c");
+    let header = root.join("sdk/include/kmod.h");
     let mut built = BTreeMap::new();
     for m in modules {
         let work = work_root.join(&m.name);
-        let _ = fs::remove_dir_all(&work);
-        fs::create_dir_all(&work).map_err(|e| format!("mkdir {}: {e}", work.display()))?;
         // Staged in the work directory; published only once every module verifies.
         let out = work.join(format!("{}.ko", m.name));
+        let stamp_file = work.join("inputs.stamp");
+        let mut stamp = Stamp::new(abi_str);
+        stamp.add(m.name.as_bytes());
         match &m.source {
-            Source::Rust { lib, .. } => {
-                let archive = archive_dir.join(format!("lib{lib}.a"));
-                let objects = extract_crate_members(&archive, lib, &work)?;
-                link_module(&m.name, &work, &objects, Some(&archive), &out)?;
-            }
-            Source::C { files } => {
-                let rt = match &rt_obj {
-                    Some(p) => p.clone(),
-                    None => {
-                        let p = work_root.join("kmod_rt.o");
-                        compile_c(root, abi_str, &root.join("sdk/c/kmod_rt.c"), &p)?;
-                        rt_obj = Some(p.clone());
-                        p
-                    }
-                };
-                let mut objects = Vec::new();
-                for (i, f) in files.iter().enumerate() {
-                    let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("src");
-                    let o = work.join(format!("{i:02}-{stem}.o"));
-                    compile_c(root, abi_str, f, &o)?;
-                    objects.push(o);
+            Source::Rust { .. } => stamp.file(&archives[&m.name])?,
+            Source::C { files, cflags } => {
+                stamp.file(&header)?;
+                stamp.file(&rt_src)?;
+                for f in files {
+                    stamp.file(f)?;
                 }
-                objects.push(rt);
-                link_module(&m.name, &work, &objects, None, &out)?;
+                for f in cflags {
+                    stamp.add(f.as_bytes());
+                }
             }
+        }
+        let stamp = stamp.hex();
+        let fresh = fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp) && out.exists();
+        if !fresh {
+            let _ = fs::remove_dir_all(&work);
+            fs::create_dir_all(&work).map_err(|e| format!("mkdir {}: {e}", work.display()))?;
+            match &m.source {
+                Source::Rust { lib, .. } => {
+                    let archive = &archives[&m.name];
+                    let objects = extract_crate_members(archive, lib, &work)?;
+                    link_module(&m.name, &work, &objects, Some(archive), &out)?;
+                }
+                Source::C { files, cflags } => {
+                    let mut objects = Vec::new();
+                    for (i, f) in files.iter().enumerate() {
+                        let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("src");
+                        let o = work.join(format!("{i:02}-{stem}.o"));
+                        compile_c(root, abi_str, f, cflags, &o)
+                            .map_err(|e| format!("module {}: {e}", m.name))?;
+                        objects.push(o);
+                    }
+                    let rt = work.join("kmod_rt.o");
+                    compile_c(root, abi_str, &rt_src, cflags, &rt)
+                        .map_err(|e| format!("module {}: {e}", m.name))?;
+                    objects.push(rt);
+                    link_module(&m.name, &work, &objects, None, &out)?;
+                }
+            }
+            write(&stamp_file, stamp.as_bytes())?;
         }
         let bytes = fs::read(&out).map_err(|e| format!("read {}: {e}", out.display()))?;
         let info = inspect(&bytes).map_err(|e| format!("module {}: {e}", m.name))?;
@@ -168,22 +349,27 @@ fn compile_all(
 
 /// Verifies every module against the kernel and each other, then links each with the
 /// kernel's own linker (a dry run at made-up addresses, dependencies first).
-fn verify_all(built: &BTreeMap<String, Staged>, abi: &KernelAbi) -> Result<(), String> {
-    let exports: BTreeMap<String, Vec<String>> = built
+fn verify_all(
+    built: &BTreeMap<String, Staged>,
+    context: &BTreeMap<String, Staged>,
+    abi: &KernelAbi,
+) -> Result<(), String> {
+    let all: BTreeMap<&String, &Staged> = built.iter().chain(context.iter()).collect();
+    let exports: BTreeMap<String, Vec<String>> = all
         .iter()
-        .map(|(n, m)| (n.clone(), m.info.exports.clone()))
+        .map(|(n, m)| ((*n).clone(), m.info.exports.clone()))
         .collect();
     for (name, m) in built {
         verify(name, &m.info, abi, &exports)?;
     }
-    let infos: BTreeMap<String, KoInfo> = built
+    let infos: BTreeMap<String, KoInfo> = all
         .iter()
-        .map(|(n, m)| (n.clone(), m.info.clone()))
+        .map(|(n, m)| ((*n).clone(), m.info.clone()))
         .collect();
     let mut linked_exports: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut base = DRY_LINK_BASE;
     for name in dependency_order(&infos)? {
-        let m = &built[&name];
+        let m = all[&name];
         let mut symbols = abi.exports.clone();
         for d in &m.info.depends {
             symbols.extend(linked_exports[d].iter().map(|(k, v)| (k.clone(), *v)));
@@ -203,6 +389,9 @@ fn verify_all(built: &BTreeMap<String, Staged>, abi: &KernelAbi) -> Result<(), S
                 .map(|e| (e.name.clone(), e.addr))
                 .collect(),
         );
+        if !built.contains_key(&name) {
+            continue;
+        }
         let imports = if m.info.imports.is_empty() {
             "-".to_string()
         } else {
@@ -218,13 +407,12 @@ fn verify_all(built: &BTreeMap<String, Staged>, abi: &KernelAbi) -> Result<(), S
     Ok(())
 }
 
-/// Signs and publishes every module, and drops `.ko` files and work directories of
-/// modules that no longer exist, so nothing stale gets embedded.
+/// Signs and publishes every module. Other `.ko` files in `out_dir` (a user's own modules)
+/// stay; only the modules built here are embedded in the image.
 fn publish(
     built: &BTreeMap<String, Staged>,
     key: &crate::sign::SecretKey,
     out_dir: &Path,
-    work_root: &Path,
 ) -> Result<Vec<PathBuf>, String> {
     let mut published = Vec::new();
     for (name, m) in built {
@@ -232,27 +420,13 @@ fn publish(
         let tmp = out_dir.join(format!(".{name}.ko.tmp"));
         let signed =
             crate::sign::sign_bytes(&m.bytes, key).map_err(|e| format!("module {name}: {e}"))?;
-        write(&tmp, &signed)?;
-        fs::rename(&tmp, &dest)
-            .map_err(|e| format!("rename {} -> {}: {e}", tmp.display(), dest.display()))?;
+        // Unchanged (signing is deterministic): leave the file and its time stamp alone.
+        if fs::read(&dest).ok().as_deref() != Some(&signed[..]) {
+            write(&tmp, &signed)?;
+            fs::rename(&tmp, &dest)
+                .map_err(|e| format!("rename {} -> {}: {e}", tmp.display(), dest.display()))?;
+        }
         published.push(dest);
-    }
-    let gone = |p: &Path| {
-        p.file_stem()
-            .and_then(|s| s.to_str())
-            .is_some_and(|s| !built.contains_key(s))
-    };
-    for e in fs::read_dir(out_dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.extension().is_some_and(|x| x == "ko") && gone(&p) {
-            let _ = fs::remove_file(&p);
-        }
-    }
-    for e in fs::read_dir(work_root).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() && gone(&p) {
-            let _ = fs::remove_dir_all(&p);
-        }
     }
     Ok(published)
 }
@@ -452,6 +626,7 @@ mod tests {
             exports: s(exports),
             imports: s(imports),
             globals,
+            ..Default::default()
         }
     }
 

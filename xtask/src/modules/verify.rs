@@ -17,7 +17,7 @@ pub fn verify(
         Some(n) if n == name => {}
         Some(n) => {
             return fail(format!(
-                "`.modinfo` says name={n}, but the directory is modules/{name}"
+                "`.modinfo` says name={n}, but the module folder is {name} (set `name` in kmod.toml, or rename one of them)"
             ))
         }
         None => return fail("no name= in .modinfo (use kmod::module! or MODULE_NAME)".into()),
@@ -57,7 +57,7 @@ pub fn verify(
         }
         if !module_exports.contains_key(d) {
             return fail(format!(
-                "depends on {d}, which is not a module under modules/"
+                "depends on {d}, which is neither built nor being built (build it first, or name both folders)"
             ));
         }
     }
@@ -91,6 +91,8 @@ pub fn verify(
         .iter()
         .map(String::as_str)
         .filter(|s| !abi.exports.contains_key(*s) && !from_deps(s))
+        // A weak reference nothing defines is linked as NULL, as the kernel's linker does.
+        .filter(|s| !info.weak_imports.iter().any(|w| w == s))
         .collect();
     if !bad.is_empty() {
         let deps = if info.depends.is_empty() {
