@@ -1,7 +1,8 @@
 //! The kernel's pure pieces, tested on the host: no hardware, no `unsafe`, no globals.
 //!
 //! - [`area`]: the page-range allocator of the module area (next fit);
-//! - [`editor`]: the shell's line editor (echo, history, escape sequences).
+//! - [`editor`]: the shell's line editor (echo, history, escape sequences);
+//! - [`escape`]: untrusted text printed with control characters escaped, module names.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -12,3 +13,4 @@ extern crate std;
 
 pub mod area;
 pub mod editor;
+pub mod escape;

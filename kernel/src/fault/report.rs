@@ -137,6 +137,12 @@ fn emit(regs: &Regs, cause: Cause<'_>, esr: u64, far: u64) {
     IN_REPORT.store(false, Ordering::Release);
 }
 
+/// Whether the ESR is an abort whose FAR holds the faulting address (FAR is stale for
+/// other exception classes).
+fn is_data_or_insn_abort(esr: u64) -> bool {
+    matches!(esr >> 26, 0x20 | 0x21 | 0x24 | 0x25)
+}
+
 /// Reports an unhandled exception or unexpected interrupt.
 pub fn exception(frame: &TrapFrame, kind: TrapKind) {
     let regs = Regs {
@@ -152,8 +158,12 @@ pub fn exception(frame: &TrapFrame, kind: TrapKind) {
             crate::platform::mem::sym::__exception_stack_guard(),
         ),
     ] {
+        // An overflow faults just below the stack pointer as the next frame is pushed; an
+        // address in a guard page far from sp is a stray pointer, not an overflow.
         if kind.exception() == Exception::Sync
+            && is_data_or_insn_abort(frame.esr)
             && (guard..guard + arch::mmu::PAGE_SIZE).contains(&frame.far)
+            && frame.sp.abs_diff(frame.far) < arch::mmu::PAGE_SIZE
         {
             let _ = writeln!(
                 Emergency,

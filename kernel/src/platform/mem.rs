@@ -248,3 +248,18 @@ pub fn table_usage() -> (usize, usize) {
         .map(|p| p.usage())
         .unwrap_or((0, 0))
 }
+
+/// Whether the page-table lock is held.
+pub fn page_tables_locked() -> bool {
+    PAGE_TABLES.is_locked()
+}
+
+/// Releases the page-table lock.
+///
+/// # Safety
+/// Its holder must never run again (it was abandoned); see
+/// [`super::release_abandoned_locks`].
+pub unsafe fn force_unlock_page_tables() {
+    // SAFETY: guaranteed by the caller.
+    unsafe { PAGE_TABLES.force_unlock() }
+}
