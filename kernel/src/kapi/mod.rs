@@ -258,12 +258,12 @@ kexport!(
         };
         let size = core::mem::size_of::<KStr>();
         let addr = out as u64;
-        let Some((ptr, len)) = crate::module::current_param(name) else {
-            return -2;
-        };
         if !addr.is_multiple_of(8) || !module::current_may(Access::Write, addr, size as u64) {
             return refuse("kmod_param", ExportError::NotWritable { addr, len: size });
         }
+        let Some((ptr, len)) = crate::module::current_param(name) else {
+            return -2;
+        };
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(&(ptr as u64).to_ne_bytes());
         bytes[8..].copy_from_slice(&(len as u64).to_ne_bytes());
