@@ -126,7 +126,8 @@ core::arch::global_asm!(
     .section .text.recover, "ax"
     .global __module_call
     .type __module_call, %function
-    // x0 = function, x1..x3 = its first three arguments, x4 = &mut CallSave.
+    // x0 = function, x1..x3 = its first three arguments, x4 = &mut CallSave, x5 = the top
+    // of the stack to run it on (0: this one).
     // The callee is not trusted to follow the procedure-call standard: everything the
     // caller relies on (x19..x30, sp, DAIF) is reloaded from the save area, which is found
     // again through the global `__module_call_save`, not through any register the callee
@@ -138,10 +139,11 @@ __module_call:
     stp     x25, x26, [x4, #48]
     stp     x27, x28, [x4, #64]
     stp     x29, x30, [x4, #80]
-    mov     x5, sp
-    str     x5, [x4, #96]
-    mrs     x5, daif
-    str     x5, [x4, #104]
+    mov     x6, sp
+    str     x6, [x4, #96]
+    mrs     x6, daif
+    str     x6, [x4, #104]
+    mov     x7, x5
     adrp    x5, __module_call_save
     ldr     x6, [x5, :lo12:__module_call_save]
     str     x6, [x4, #112]
@@ -149,7 +151,9 @@ __module_call:
     // A frame record, so that oops call traces run from the module back into the kernel.
     stp     x29, x30, [sp, #-16]!
     mov     x29, sp
-    mov     x16, x0
+    cbz     x7, 1f
+    mov     sp, x7
+1:  mov     x16, x0
     mov     x0, x1
     mov     x1, x2
     mov     x2, x3
@@ -180,23 +184,25 @@ __module_call_save:
 );
 
 extern "C" {
-    fn __module_call(f: u64, a0: u64, a1: u64, a2: u64, save: *mut CallSave) -> u64;
+    fn __module_call(f: u64, a0: u64, a1: u64, a2: u64, save: *mut CallSave, stack: u64) -> u64;
     static mut __module_call_save: u64;
 }
 
-/// Calls untrusted code at `f` with up to three arguments and returns its x0. Whatever
+/// Calls untrusted code at `f` with up to three arguments, on the stack whose top is
+/// `stack` (16-byte aligned; 0: the current one), and returns its x0. Whatever
 /// the callee does to x19..x30, sp or the interrupt masks before it returns, the caller
 /// gets its own values back.
 ///
 /// # Safety
-/// `f` must be mapped executable code the caller accepts to run (a fault in it must be
+/// `stack`, when not 0, must be the top of a mapped stack nothing else uses during the
+/// call. `f` must be mapped executable code the caller accepts to run (a fault in it must be
 /// contained by the caller, i.e. run under [`catch`], which also puts the chain of save
 /// areas back when the call is abandoned by [`longjmp`]/[`redirect`].
-pub unsafe fn module_call(f: u64, a0: u64, a1: u64, a2: u64) -> u64 {
+pub unsafe fn module_call(f: u64, a0: u64, a1: u64, a2: u64, stack: u64) -> u64 {
     let mut save = CallSave::default();
     // SAFETY: `save` lives for the whole call; the assembly restores the chain head before
-    // it returns. The callee's behaviour is the caller's responsibility (see above).
-    unsafe { __module_call(f, a0, a1, a2, &mut save) }
+    // it returns. The callee's behaviour and the stack are the caller's responsibility.
+    unsafe { __module_call(f, a0, a1, a2, &mut save, stack) }
 }
 
 /// The head of the chain of module calls in progress.

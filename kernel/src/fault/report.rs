@@ -87,12 +87,8 @@ pub fn count() -> u32 {
     OOPS_COUNT.load(Ordering::Relaxed)
 }
 
-fn stacks() -> [StackRange; 2] {
-    let s = crate::platform::mem::stacks();
-    [
-        StackRange::new(s[0].1, s[0].2),
-        StackRange::new(s[1].1, s[1].2),
-    ]
+fn stacks() -> [StackRange; 3] {
+    crate::platform::mem::stacks().map(|(_, lo, hi)| StackRange::new(lo, hi))
 }
 
 fn emit(regs: &Regs, cause: Cause<'_>, esr: u64, far: u64) {

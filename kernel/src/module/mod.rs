@@ -133,14 +133,35 @@ pub fn default_timeout_ms() -> u64 {
 /// `addr` must be code of a loaded module (or a value taken from its relocated image),
 /// and the call must run under [`call_contained`], which contains whatever it does.
 pub unsafe fn call(addr: u64, a0: u64, a1: u64, a2: u64) -> u64 {
+    let outer = CALL_DEPTH.fetch_add(1, Ordering::Relaxed) == 0;
+    let stack = match crate::platform::mem::MODULE_STACK.get() {
+        Some(&(_, top)) if outer => top,
+        _ => 0,
+    };
     // SAFETY: guaranteed by the caller; `module_call` saves and restores x19..x30, sp and
-    // the interrupt masks around it.
-    unsafe { arch::recover::module_call(addr, a0, a1, a2) }
+    // the interrupt masks around it; the module stack is mapped RW and used by nothing
+    // else while the outermost module call runs.
+    let r = unsafe { arch::recover::module_call(addr, a0, a1, a2, stack) };
+    CALL_DEPTH.fetch_sub(1, Ordering::Relaxed);
+    r
 }
 
-/// Gives the module area to the allocator.
+/// Size of the stack module code runs on.
+pub const STACK_SIZE: u64 = 64 << 10;
+/// Nesting of calls into modules (only the outermost switches stacks).
+static CALL_DEPTH: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// Gives the module area to the allocator, and takes the module stack from it: module
+/// code runs on its own stack, between unmapped guard pages, so that a module that
+/// overruns its frames cannot reach the kernel's frames (or the recovery point on them).
 pub fn init(layout: &crate::platform::mem::Layout) {
     area::init(layout);
+    let page = arch::mmu::PAGE_SIZE;
+    if let Ok((base, size)) = area::allocate(STACK_SIZE + 2 * page, page) {
+        let _ = crate::platform::mem::unmap_pages(base, page);
+        let _ = crate::platform::mem::unmap_pages(base + size - page, page);
+        crate::platform::mem::MODULE_STACK.call_once(|| (base + page, base + size - page));
+    }
 }
 
 /// Tells the fault layer how to name module frames and list modules.
@@ -199,7 +220,10 @@ pub fn call_contained(
     };
     let prev = CURRENT.lock().replace((owner.to_string(), params));
     MODULE_PANIC.store(false, Ordering::Relaxed);
+    let depth = CALL_DEPTH.load(Ordering::Relaxed);
     let r = recovery::run_module(ticks, f);
+    // Calls abandoned inside never counted themselves out.
+    CALL_DEPTH.store(depth, Ordering::Relaxed);
     if r.is_err() {
         release_abandoned_locks();
     }
@@ -299,7 +323,14 @@ pub fn teardown(name: &str, run_exit: bool, timeout_ms: Option<u64>) -> Reclaime
         }
         m
     };
-    EXPORTS.lock().retain(|_, (_, owner)| owner != name);
+    {
+        let mut exp = EXPORTS.lock();
+        exp.retain(|_, (_, owner)| owner != name);
+        if exp.is_empty() {
+            // An emptied map keeps its root node: drop it, so the heap is back at baseline.
+            *exp = BTreeMap::new();
+        }
+    }
     let (bytes, blocks) = m.heap.reclaim();
     area::release(m.base, m.size);
     if blocks > 0 {
@@ -461,8 +492,11 @@ pub fn current_may(access: Access, addr: u64, len: u64) -> bool {
     };
     let inside = |start: u64, size: u64| addr >= start && end <= start.saturating_add(size);
     if access == Access::Write {
-        let (_, lo, hi) = crate::platform::mem::stacks()[0];
-        if addr >= lo && end <= hi {
+        let stacks = crate::platform::mem::stacks();
+        if [stacks[0], stacks[2]]
+            .iter()
+            .any(|&(_, lo, hi)| addr >= lo && end <= hi)
+        {
             return true;
         }
     }
