@@ -48,7 +48,7 @@ pub fn write<'a>(
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(&size.to_le_bytes());
         out.extend_from_slice(bytes);
-        while out.len() % 8 != 0 {
+        while !out.len().is_multiple_of(8) {
             out.push(0);
         }
         n += 1;

@@ -56,6 +56,7 @@ mod tests {
         let b = unsafe { s.bytes() };
         assert_eq!(b, b"abc");
         #[allow(unsafe_code)]
+        // SAFETY: the empty string has no bytes to read.
         let e = unsafe { KStr::EMPTY.bytes() };
         assert!(e.is_empty());
     }

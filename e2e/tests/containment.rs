@@ -604,7 +604,10 @@ fn corrupted_modules_never_halt_or_hang_the_kernel() {
     );
     assert_eq!(heap, base, "heap after the corrupted modules");
     // The stream must reach the linker and the containment paths, not only the parser.
-    assert!(loads > 0 && faults > 0, "no mutant loaded or faulted: wrong ABI?");
+    assert!(
+        loads > 0 && faults > 0,
+        "no mutant loaded or faulted: wrong ABI?"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(90),
         "{:?}",

@@ -87,6 +87,8 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
 }
 
 /// `kmod_free`: frees a block the running module holds. Anything else is ignored.
+// The pointer reaches the allocator only after it is found in the module's own records.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn free(ptr: *mut u8) {
     if ptr.is_null() {
         return;
@@ -102,6 +104,8 @@ pub fn free(ptr: *mut u8) {
 
 /// `kmod_realloc`: resizes a block the running module holds (null, with the old block
 /// still valid, on failure or for a pointer it does not hold).
+// As for `free`: only a block recorded for the module reaches the allocator.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn realloc(ptr: *mut u8, new_size: usize) -> *mut u8 {
     if ptr.is_null() || new_size == 0 {
         return core::ptr::null_mut();
