@@ -57,6 +57,7 @@ mod tests {
         assert_eq!(b, b"abc");
         // SAFETY: an empty string reads nothing.
         #[allow(unsafe_code)]
+        // SAFETY: the empty string has no bytes to read.
         let e = unsafe { KStr::EMPTY.bytes() };
         assert!(e.is_empty());
     }

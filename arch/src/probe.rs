@@ -40,11 +40,29 @@ __probe_write_u8:
     ret
     .size __probe_write_u8, . - __probe_write_u8
 
+    .global __probe_copy
+    .type __probe_copy, %function
+    // x0 = destination, x1 = source, x2 = length; returns x0 = 0 on success, 1 when a load
+    // or a store faulted (the bytes before it are copied).
+__probe_copy:
+    cbz     x2, 9f
+7:  ldrb    w3, [x1], #1
+8:  strb    w3, [x0], #1
+    subs    x2, x2, #1
+    b.ne    7b
+9:  mov     x0, #0
+    ret
+10: mov     x0, #1
+    ret
+    .size __probe_copy, . - __probe_copy
+
     .section __ex_table, "a"
     .balign 8
     .quad 1b, 2b
     .quad 3b, 4b
     .quad 5b, 6b
+    .quad 7b, 10b
+    .quad 8b, 10b
 "#
 );
 
@@ -58,6 +76,7 @@ extern "C" {
     fn __probe_read_u64(addr: u64) -> ProbeResult;
     fn __probe_read_u32(addr: u64) -> ProbeResult;
     fn __probe_write_u8(addr: u64, byte: u8) -> u64;
+    fn __probe_copy(dst: u64, src: u64, len: u64) -> u64;
 }
 
 /// Reads a u64 at `addr`, or `None` if it is misaligned or the read faults.
@@ -89,4 +108,31 @@ pub fn read_u32(addr: u64) -> Option<u32> {
 pub unsafe fn write_u8(addr: u64, byte: u8) -> bool {
     // SAFETY: the store is covered by a fixup entry; the caller vouches for the address.
     unsafe { __probe_write_u8(addr, byte) == 0 }
+}
+
+/// Copies `dst.len()` bytes from `src` into `dst`; false (with `dst` partly written) if
+/// any read faults or the range wraps. For pointers handed in by untrusted code.
+pub fn copy_from(src: u64, dst: &mut [u8]) -> bool {
+    if src.checked_add(dst.len() as u64).is_none() {
+        return false;
+    }
+    // SAFETY: the stores go to `dst`, which we borrow mutably and which is mapped; the
+    // loads are covered by fixup entries, so a bad `src` makes the copy fail instead of
+    // faulting.
+    unsafe { __probe_copy(dst.as_mut_ptr() as u64, src, dst.len() as u64) == 0 }
+}
+
+/// Copies `src` to `dst`; false if any store faults or the range wraps (the bytes before
+/// the fault are written).
+///
+/// # Safety
+/// A successful store changes memory: the caller must have checked that the destination
+/// range may be written by whoever handed it in.
+pub unsafe fn copy_to(dst: u64, src: &[u8]) -> bool {
+    if dst.checked_add(src.len() as u64).is_none() {
+        return false;
+    }
+    // SAFETY: the loads read `src`, which we borrow; the stores are covered by fixup
+    // entries; the caller vouches for the destination.
+    unsafe { __probe_copy(dst, src.as_ptr() as u64, src.len() as u64) == 0 }
 }

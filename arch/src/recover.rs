@@ -80,8 +80,12 @@ pub fn catch<F: FnMut()>(jb: &mut JumpBuf, mut f: F) -> u64 {
     // `__recover_catch` saves callee-saved state into `jb`, calls the trampoline with a pointer
     // to `f` (valid for the call), and returns normally or via `__recover_longjmp`, which
     // restores exactly the state saved here, i.e. a normal return from this call.
+    let chain = call_chain();
     // SAFETY: see above.
-    unsafe { __recover_catch(trampoline::<F>, &mut f as *mut F as *mut u8, jb) }
+    let code = unsafe { __recover_catch(trampoline::<F>, &mut f as *mut F as *mut u8, jb) };
+    // Module calls abandoned inside `f` never unlinked their save areas.
+    set_call_chain(chain);
+    code
 }
 
 /// Abandons the running [`catch`] call from thread context and makes it return `code`.
@@ -104,4 +108,111 @@ pub unsafe fn redirect(frame: &mut crate::TrapFrame, jb: &JumpBuf, code: u64) {
     frame.x[1] = code.max(1);
     frame.elr = __recover_longjmp as *const () as u64;
     frame.spsr = 0b0100; // EL1t, DAIF clear
+}
+
+/// Registers a module call may not change: x19..x30, sp and DAIF, saved by
+/// [`module_call`] before it enters a module and reloaded when the module returns.
+#[repr(C)]
+#[derive(Default, Debug)]
+pub struct CallSave {
+    regs: [u64; 13],
+    daif: u64,
+    prev: u64,
+    _pad: u64,
+}
+
+core::arch::global_asm!(
+    r#"
+    .section .text.recover, "ax"
+    .global __module_call
+    .type __module_call, %function
+    // x0 = function, x1..x3 = its first three arguments, x4 = &mut CallSave, x5 = the top
+    // of the stack to run it on (0: this one).
+    // The callee is not trusted to follow the procedure-call standard: everything the
+    // caller relies on (x19..x30, sp, DAIF) is reloaded from the save area, which is found
+    // again through the global `__module_call_save`, not through any register the callee
+    // could have changed. Returns the callee's x0.
+__module_call:
+    stp     x19, x20, [x4, #0]
+    stp     x21, x22, [x4, #16]
+    stp     x23, x24, [x4, #32]
+    stp     x25, x26, [x4, #48]
+    stp     x27, x28, [x4, #64]
+    stp     x29, x30, [x4, #80]
+    mov     x6, sp
+    str     x6, [x4, #96]
+    mrs     x6, daif
+    str     x6, [x4, #104]
+    mov     x7, x5
+    adrp    x5, __module_call_save
+    ldr     x6, [x5, :lo12:__module_call_save]
+    str     x6, [x4, #112]
+    str     x4, [x5, :lo12:__module_call_save]
+    // A frame record, so that oops call traces run from the module back into the kernel.
+    stp     x29, x30, [sp, #-16]!
+    mov     x29, sp
+    cbz     x7, 1f
+    mov     sp, x7
+1:  mov     x16, x0
+    mov     x0, x1
+    mov     x1, x2
+    mov     x2, x3
+    blr     x16
+    adrp    x5, __module_call_save
+    ldr     x4, [x5, :lo12:__module_call_save]
+    ldr     x6, [x4, #112]
+    str     x6, [x5, :lo12:__module_call_save]
+    ldr     x6, [x4, #104]
+    msr     daif, x6
+    ldr     x6, [x4, #96]
+    mov     sp, x6
+    ldp     x19, x20, [x4, #0]
+    ldp     x21, x22, [x4, #16]
+    ldp     x23, x24, [x4, #32]
+    ldp     x25, x26, [x4, #48]
+    ldp     x27, x28, [x4, #64]
+    ldp     x29, x30, [x4, #80]
+    ret
+    .size __module_call, . - __module_call
+
+    .section .bss.__module_call_save, "aw", %nobits
+    .balign 8
+    .global __module_call_save
+__module_call_save:
+    .quad 0
+"#
+);
+
+extern "C" {
+    fn __module_call(f: u64, a0: u64, a1: u64, a2: u64, save: *mut CallSave, stack: u64) -> u64;
+    static mut __module_call_save: u64;
+}
+
+/// Calls untrusted code at `f` with up to three arguments, on the stack whose top is
+/// `stack` (16-byte aligned; 0: the current one), and returns its x0. Whatever
+/// the callee does to x19..x30, sp or the interrupt masks before it returns, the caller
+/// gets its own values back.
+///
+/// # Safety
+/// `stack`, when not 0, must be the top of a mapped stack nothing else uses during the
+/// call. `f` must be mapped executable code the caller accepts to run (a fault in it must be
+/// contained by the caller, i.e. run under [`catch`], which also puts the chain of save
+/// areas back when the call is abandoned by [`longjmp`]/[`redirect`].
+pub unsafe fn module_call(f: u64, a0: u64, a1: u64, a2: u64, stack: u64) -> u64 {
+    let mut save = CallSave::default();
+    // SAFETY: `save` lives for the whole call; the assembly restores the chain head before
+    // it returns. The callee's behaviour and the stack are the caller's responsibility.
+    unsafe { __module_call(f, a0, a1, a2, &mut save, stack) }
+}
+
+/// The head of the chain of module calls in progress.
+fn call_chain() -> u64 {
+    // SAFETY: a plain read of a word only this module and its assembly touch, on one CPU.
+    unsafe { core::ptr::addr_of!(__module_call_save).read_volatile() }
+}
+
+/// Puts back the chain head saved with [`call_chain`] after abandoned module calls.
+fn set_call_chain(token: u64) {
+    // SAFETY: as for `call_chain`; the token came from `call_chain` on this CPU.
+    unsafe { core::ptr::addr_of_mut!(__module_call_save).write_volatile(token) }
 }

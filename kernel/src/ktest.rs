@@ -117,6 +117,7 @@ pub fn run_all(filter: &str) -> ! {
             (Expect::Panic, Err(Abandoned::Panic)) => Ok(()),
             (Expect::Hang, Err(Abandoned::Timeout)) => Ok(()),
             (_, Err(Abandoned::Timeout)) => Err("timed out"),
+            (_, Err(Abandoned::Interrupted)) => Err("interrupted"),
             (Expect::Hang, _) => Err("was expected to hang until the timeout"),
             (Expect::Pass, Err(Abandoned::Fault { .. })) => Err("unexpected fault"),
             (Expect::Pass, Err(Abandoned::Panic)) => Err("panicked"),

@@ -79,6 +79,7 @@ extern "C" fn kernel_entry(x0: usize, entry_el: u64) -> ! {
     }
     let args = info.bootargs;
     module::signing::init(args.as_str());
+    module::init_timeout(args.as_str());
     if let Some(filter) = ktest::requested(args.as_str()) {
         ktest::run_all(filter);
     }
@@ -119,7 +120,10 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     if wants_report || trap::in_exception() {
         report::panic(info);
     }
-    let containable = !recovery::current_is_module() || module::panic_is_from_module();
+    // During a module call a panic is contained unless it comes from kernel code the
+    // module entered through an export (other than `kmod_panic`): see `fault::trap`.
+    let containable =
+        !recovery::current_is_module() || module::panic_is_from_module() || !recovery::in_export();
     if !trap::in_exception() && containable {
         recovery::longjmp_from_panic();
     }

@@ -24,8 +24,11 @@ struct kmod_str {
  * Returns 0, or a non-zero status the shell reports. */
 typedef int (*kmod_cmd_fn)(size_t argc, const struct kmod_str *argv);
 
-/* ---- Kernel exports ---------------------------------------------------------------- */
-void     kmod_print(const char *bytes, size_t len);
+/* ---- Kernel exports ----------------------------------------------------------------
+ * Every pointer a module hands the kernel is checked or copied fault-safely: a bad one
+ * makes the export return -14 (EFAULT) instead of crashing the kernel. */
+/* 0, -14 (unreadable bytes; those before them are written) or -22 (more than 64 KiB). */
+int      kmod_print(const char *bytes, size_t len);
 /* Heap blocks are recorded against the calling module and reclaimed when it unloads
  * (rmmod, a failed init, after a fault). kmod_free/kmod_realloc act only on blocks the
  * calling module allocated; any other pointer is ignored (free) or refused (NULL). */
@@ -34,14 +37,19 @@ void     kmod_free(void *ptr, size_t size, size_t align);
 void    *kmod_realloc(void *ptr, size_t size, size_t align, size_t new_size);
 uint64_t kmod_uptime_us(void);
 void     kmod_delay_us(uint64_t us);
+/* 0, -17 (exists), -22 (bad name, help over 256 bytes, or a handler outside the module's
+ * text) or -14 (unreadable strings). */
 int      kmod_register_command(struct kmod_str name, struct kmod_str help, kmod_cmd_fn handler);
-/* Removes a command the calling module registered: 0, -2 (no such command), or -1 (it
- * belongs to the kernel or another module, and stays). */
+/* Removes a command the calling module registered: 0, -2 (no such command), -1 (it
+ * belongs to the kernel or another module, and stays) or -14 (bad pointer). */
 int      kmod_unregister_command(struct kmod_str name);
 /* The value given for parameter `name` at insmod time (valid during init_module).
- * Returns 0 and fills *out, or -2 (ENOENT) when the parameter was not given. */
+ * Returns 0 and fills *out, -2 (ENOENT) when the parameter was not given, or -14 (EFAULT)
+ * when `name` is unreadable or `out` is not memory the module may write (its data and
+ * bss, its kmod_alloc blocks, the stack). */
 int      kmod_param(struct kmod_str name, struct kmod_str *out);
-/* Raises the kernel's oops path with a message. Does not return. */
+/* Raises the kernel's oops path with a message (at most 256 bytes are shown; an
+ * unreadable message is reported as such). Does not return. */
 void     kmod_panic(struct kmod_str message) __attribute__((noreturn));
 
 #define KMOD_STR(s) ((struct kmod_str){ (s), sizeof(s) - 1 })

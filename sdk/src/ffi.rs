@@ -6,8 +6,9 @@
 pub use kabi::ffi::{CmdFn, KStr};
 
 extern "C" {
-    /// Writes bytes to the console.
-    pub fn kmod_print(bytes: *const u8, len: usize);
+    /// Writes bytes to the console: 0, -14 (EFAULT: unreadable bytes; those before them
+    /// are written) or -22 (more than 64 KiB).
+    pub fn kmod_print(bytes: *const u8, len: usize) -> i32;
     /// Allocates from the kernel heap; null on failure.
     pub fn kmod_alloc(size: usize, align: usize) -> *mut u8;
     /// Frees memory from `kmod_alloc` (only blocks the calling module holds).
@@ -18,13 +19,16 @@ extern "C" {
     pub fn kmod_uptime_us() -> u64;
     /// Busy-waits.
     pub fn kmod_delay_us(us: u64);
-    /// Registers a shell command owned by the calling module: 0, -17 (exists) or -22.
+    /// Registers a shell command owned by the calling module: 0, -17 (exists), -22 (bad
+    /// name, or a handler outside the module's text) or -14 (unreadable strings).
     pub fn kmod_register_command(name: KStr, help: KStr, handler: CmdFn) -> i32;
-    /// Removes a shell command the calling module registered: 0, -2 (no such command) or
-    /// -1 (the kernel's or another module's: it stays).
+    /// Removes a shell command the calling module registered: 0, -2 (no such command),
+    /// -1 (the kernel's or another module's: it stays) or -14 (bad pointer).
     pub fn kmod_unregister_command(name: KStr) -> i32;
     /// The value given for parameter `name` at insmod time (valid during the current call
-    /// into the module only). 0 and fills `*out`, or -2 when the parameter was not given.
+    /// into the module only). 0 and fills `*out`, -2 when the parameter was not given,
+    /// -14 (EFAULT) when `name` is unreadable or `out` is not memory the module may write
+    /// (its data, its heap blocks, the stack).
     pub fn kmod_param(name: KStr, out: *mut KStr) -> i32;
     /// Raises the kernel's oops path with a message. Does not return.
     pub fn kmod_panic(message: KStr) -> !;

@@ -27,11 +27,12 @@ fn s(k: KStr) -> String {
 }
 
 #[no_mangle]
-extern "C" fn kmod_print(bytes: *const u8, len: usize) {
+extern "C" fn kmod_print(bytes: *const u8, len: usize) -> i32 {
     // SAFETY: the SDK passes readable bytes.
     let b = unsafe { KStr { ptr: bytes, len }.bytes() };
     OUT.with(|o| o.borrow_mut().extend_from_slice(b));
     PRINTS.with(|p| *p.borrow_mut() += 1);
+    0
 }
 
 #[no_mangle]

@@ -8,7 +8,7 @@ use core::fmt;
 pub fn print_str(s: &str) {
     if !s.is_empty() {
         // SAFETY: the bytes are readable for the call.
-        unsafe { ffi::kmod_print(s.as_ptr(), s.len()) }
+        unsafe { ffi::kmod_print(s.as_ptr(), s.len()) };
     }
 }
 

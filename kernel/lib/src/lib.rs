@@ -2,7 +2,8 @@
 //!
 //! - [`area`]: the page-range allocator of the module area (next fit);
 //! - [`editor`]: the shell's line editor (echo, history, escape sequences);
-//! - [`ymodem`]: YMODEM block checks and the header block.
+//! - [`ymodem`]: YMODEM block checks and the header block;
+//! - [`escape`]: untrusted text printed with control characters escaped, module names.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -13,4 +14,5 @@ extern crate std;
 
 pub mod area;
 pub mod editor;
+pub mod escape;
 pub mod ymodem;

@@ -155,3 +155,14 @@ pub fn shrink() {
 pub fn commands() -> Vec<Command> {
     COMMANDS.lock().clone()
 }
+
+/// After a module call was abandoned (see `module::call_contained`): the command
+/// registry lock can then only be held by the abandoned code, which never runs again.
+pub fn release_abandoned_lock() {
+    if COMMANDS.is_locked() {
+        crate::println!("cmd: released the command registry lock held by the abandoned call");
+        // SAFETY: one CPU, and callers of module code hold no registry lock, so the holder
+        // is the abandoned call.
+        unsafe { COMMANDS.force_unlock() };
+    }
+}

@@ -2,7 +2,7 @@
 //! stopping the kernel. Used by the in-kernel test runner (and by module containment).
 
 use arch::recover::{self, JumpBuf};
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// How an abandoned call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub enum Abandoned {
     Panic,
     /// The deadline passed.
     Timeout,
+    /// Ctrl-C on the console (module calls only).
+    Interrupted,
 }
 
 /// An armed recovery point.
@@ -38,15 +40,81 @@ pub struct Point {
 
 static CURRENT: AtomicPtr<Point> = AtomicPtr::new(core::ptr::null_mut());
 static RECOVERED: AtomicU64 = AtomicU64::new(0);
+/// How deep the CPU is in kernel code entered from a module through an export.
+static EXPORT_DEPTH: AtomicU32 = AtomicU32::new(0);
+
+/// Marks kernel code entered from a module (every export body runs inside one). While it
+/// lives, a timeout or Ctrl-C waits (the export may hold kernel locks), and a fault is not
+/// contained: it is in kernel code whose state cannot be trusted after it.
+pub struct InExport(());
+
+impl InExport {
+    /// Enters an export.
+    pub fn enter() -> InExport {
+        EXPORT_DEPTH.fetch_add(1, Ordering::Relaxed);
+        InExport(())
+    }
+}
+
+impl Drop for InExport {
+    fn drop(&mut self) {
+        let _ = EXPORT_DEPTH.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+            Some(d.saturating_sub(1))
+        });
+    }
+}
+
+/// Whether kernel code entered through an export is running.
+pub fn in_export() -> bool {
+    EXPORT_DEPTH.load(Ordering::Relaxed) > 0
+}
 
 /// Runs `f`; returns `Err` with the reason when it was abandoned.
 pub fn run<F: FnMut()>(report: bool, timeout_ticks: u64, f: F) -> Result<(), Abandoned> {
     run_point(report, timeout_ticks, false, f)
 }
 
-/// Runs module code: faults in module code and module panics are reported and contained.
-pub fn run_module<F: FnMut()>(f: F) -> Result<(), Abandoned> {
-    run_point(true, 0, true, f)
+/// Runs module code: any fault or panic while it runs, outside kernel code it entered
+/// through an export, is reported and contained; after `timeout_ticks` (0: never), or on
+/// Ctrl-C on the console, the call is abandoned.
+pub fn run_module<F: FnMut()>(timeout_ticks: u64, f: F) -> Result<(), Abandoned> {
+    crate::platform::console::watch_break(true);
+    let r = run_point(true, timeout_ticks, true, f);
+    crate::platform::console::watch_break(false);
+    r
+}
+
+/// Whether the innermost point should be abandoned now (deadline passed, or Ctrl-C during
+/// a module call): long-running exports poll this and return early.
+pub fn abandon_due() -> Option<Abandoned> {
+    let p = CURRENT.load(Ordering::Acquire);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: as in `current`.
+    let (deadline, module) = unsafe { ((*p).deadline, (*p).module) };
+    if deadline != 0 && crate::irq::ticks() >= deadline {
+        return Some(Abandoned::Timeout);
+    }
+    if module && crate::platform::console::break_pending() {
+        return Some(Abandoned::Interrupted);
+    }
+    None
+}
+
+/// From the interrupt handler: abandons the innermost point if it is due (see
+/// [`abandon_due`]), unless kernel code entered through an export is running (it then
+/// happens at the next interrupt after the export returns).
+pub fn abandon_if_due(frame: &mut arch::TrapFrame) {
+    if in_export() || !frame.from_thread() {
+        return;
+    }
+    if let Some(why) = abandon_due() {
+        if why == Abandoned::Interrupted {
+            crate::platform::console::take_break();
+        }
+        redirect(frame, why);
+    }
 }
 
 fn run_point<F: FnMut()>(
@@ -69,6 +137,7 @@ fn run_point<F: FnMut()>(
         result: None,
     };
     let p: *mut Point = &mut point;
+    let depth = EXPORT_DEPTH.load(Ordering::Relaxed);
     CURRENT.store(p, Ordering::Release);
     // SAFETY: `p` points at `point`, which outlives the catch call; the pointer is removed
     // from CURRENT before `point` goes out of scope.
@@ -76,6 +145,8 @@ fn run_point<F: FnMut()>(
     // SAFETY: as above; `p` is still valid here.
     let prev = unsafe { (*p).prev };
     CURRENT.store(prev, Ordering::Release);
+    // Exports abandoned inside the call never left.
+    EXPORT_DEPTH.store(depth, Ordering::Relaxed);
     if code == 0 {
         Ok(())
     } else {

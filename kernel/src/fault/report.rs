@@ -87,12 +87,8 @@ pub fn count() -> u32 {
     OOPS_COUNT.load(Ordering::Relaxed)
 }
 
-fn stacks() -> [StackRange; 2] {
-    let s = crate::platform::mem::stacks();
-    [
-        StackRange::new(s[0].1, s[0].2),
-        StackRange::new(s[1].1, s[1].2),
-    ]
+fn stacks() -> [StackRange; 3] {
+    crate::platform::mem::stacks().map(|(_, lo, hi)| StackRange::new(lo, hi))
 }
 
 fn emit(regs: &Regs, cause: Cause<'_>, esr: u64, far: u64) {
@@ -137,6 +133,12 @@ fn emit(regs: &Regs, cause: Cause<'_>, esr: u64, far: u64) {
     IN_REPORT.store(false, Ordering::Release);
 }
 
+/// Whether the ESR is an abort whose FAR holds the faulting address (FAR is stale for
+/// other exception classes).
+fn is_data_or_insn_abort(esr: u64) -> bool {
+    matches!(esr >> 26, 0x20 | 0x21 | 0x24 | 0x25)
+}
+
 /// Reports an unhandled exception or unexpected interrupt.
 pub fn exception(frame: &TrapFrame, kind: TrapKind) {
     let regs = Regs {
@@ -152,8 +154,12 @@ pub fn exception(frame: &TrapFrame, kind: TrapKind) {
             crate::platform::mem::sym::__exception_stack_guard(),
         ),
     ] {
+        // An overflow faults just below the stack pointer as the next frame is pushed; an
+        // address in a guard page far from sp is a stray pointer, not an overflow.
         if kind.exception() == Exception::Sync
+            && is_data_or_insn_abort(frame.esr)
             && (guard..guard + arch::mmu::PAGE_SIZE).contains(&frame.far)
+            && frame.sp.abs_diff(frame.far) < arch::mmu::PAGE_SIZE
         {
             let _ = writeln!(
                 Emergency,

@@ -44,14 +44,11 @@ extern "C" fn kernel_trap(frame: &mut TrapFrame, kind: u64) {
 
 fn irq(frame: &mut TrapFrame, kind: TrapKind) {
     match crate::irq::handle() {
-        crate::irq::Handled::Done => {}
-        crate::irq::Handled::Tick => {
+        crate::irq::Handled::Done | crate::irq::Handled::Tick => {
+            // A deadline that passed, or Ctrl-C during a module call (the UART interrupt
+            // sets the break flag), abandons the interrupted thread code.
             if kind.origin() == Origin::CurrentElSp0 {
-                if let Some((_, deadline)) = recovery::current() {
-                    if deadline != 0 && crate::irq::ticks() >= deadline {
-                        recovery::redirect(frame, Abandoned::Timeout);
-                    }
-                }
+                recovery::abandon_if_due(frame);
             }
         }
         crate::irq::Handled::Unexpected(id) => {
@@ -90,13 +87,26 @@ fn sync(frame: &mut TrapFrame, kind: TrapKind) {
 /// interrupted thread code, else stop.
 fn fatal(frame: &mut TrapFrame, kind: TrapKind) {
     let mut recoverable = kind.origin() == Origin::CurrentElSp0 && recovery::current().is_some();
-    // Module containment covers module code only: a fault in the kernel's own code halts.
-    if recoverable && recovery::current_is_module() && !super::modules().in_module_area(frame.elr) {
+    // Module containment covers whatever runs during a module call, wherever the pc is (a
+    // NULL call, a wild jump into kernel memory), except kernel code the module entered
+    // through an export: that code may hold kernel locks or be half-way through changing
+    // kernel state, so a fault there halts. (Exports check or fault-safely copy every
+    // pointer a module hands them, so a bad pointer does not get that far.)
+    let mut why_halt = None;
+    if recoverable && recovery::current_is_module() && recovery::in_export() {
         recoverable = false;
+        why_halt = Some(
+            "the fault is in kernel code a module called through an export; kernel state \
+             may be inconsistent, so it cannot be contained",
+        );
     }
     let report = recovery::current().map(|(r, _)| r).unwrap_or(true);
     if !recoverable || report {
         super::report::exception(frame, kind);
+    }
+    if let Some(why) = why_halt {
+        use core::fmt::Write;
+        let _ = writeln!(crate::platform::console::Emergency, "Kernel halted: {why}");
     }
     if recoverable {
         let why = Abandoned::Fault {

@@ -5,6 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use arch::mmu::MapError;
 use core::fmt;
+use klib::escape::Escaped;
 
 /// A bad `param=value` argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,7 +40,7 @@ impl fmt::Display for ParamError {
                 if known.is_empty() {
                     "none".into()
                 } else {
-                    known.join(", ")
+                    alloc::format!("{}", Escaped(&known.join(", ")))
                 }
             ),
             ParamError::BadValue { param, value, ty } => {
@@ -58,6 +59,8 @@ pub enum InitFailure {
     Panic,
     /// The call ran past its deadline.
     Timeout,
+    /// Ctrl-C on the console abandoned it.
+    Interrupted,
     /// `init_module` returned non-zero.
     Status(i32),
 }
@@ -68,6 +71,7 @@ impl fmt::Display for InitFailure {
             InitFailure::Fault => f.write_str("init faulted"),
             InitFailure::Panic => f.write_str("init panicked"),
             InitFailure::Timeout => f.write_str("init timed out"),
+            InitFailure::Interrupted => f.write_str("init interrupted by Ctrl-C"),
             InitFailure::Status(s) => write!(f, "init failed with {s}"),
         }
     }
@@ -82,6 +86,8 @@ pub enum LoadError {
     Invalid(modloader::Error),
     /// `.modinfo` has no `name=`.
     NoName,
+    /// The name is not 1 to 55 characters of `[A-Za-z0-9_]`.
+    BadName(String),
     /// A module of that name is loaded.
     AlreadyLoaded(String),
     /// Built for another kernel.
@@ -141,17 +147,28 @@ impl fmt::Display for LoadError {
             LoadError::Refused(r) => write!(f, "module refused: {r}"),
             LoadError::Invalid(e) => write!(f, "invalid module: {e}"),
             LoadError::NoName => f.write_str("invalid module: no name in .modinfo"),
+            LoadError::BadName(n) => write!(
+                f,
+                "invalid module name \"{}\" ({} bytes): a name is 1 to {} characters of A-Z a-z 0-9 _",
+                Escaped(n.char_indices().nth(80).map_or(n.as_str(), |(i, _)| &n[..i])),
+                n.len(),
+                klib::escape::MAX_NAME
+            ),
             LoadError::AlreadyLoaded(n) => write!(f, "{n}: already loaded (rmmod it first)"),
             LoadError::AbiMismatch { name, release, abi } => {
                 write!(f, "{name}: ABI mismatch: ")?;
                 if let Some((m, k)) = release {
-                    write!(f, "release {m} vs kernel {k}")?;
+                    write!(f, "release {} vs kernel {k}", Escaped(m))?;
                     if abi.is_some() {
                         f.write_str(", ")?;
                     }
                 }
                 if let Some((m, k)) = abi {
-                    write!(f, "export ABI {m} vs kernel {k} (export signatures differ)")?;
+                    write!(
+                        f,
+                        "export ABI {} vs kernel {k} (export signatures differ)",
+                        Escaped(m)
+                    )?;
                 }
                 f.write_str("; rebuild the module with `cargo xtask modules`")
             }
@@ -162,7 +179,7 @@ impl fmt::Display for LoadError {
             LoadError::MissingDependency { name, missing } => write!(
                 f,
                 "{name}: missing dependency: {} (load it first)",
-                missing.join(", ")
+                Escaped(&missing.join(", "))
             ),
             LoadError::Param(n, e) => write!(f, "{n}: {e}"),
             LoadError::ExportClash {

@@ -28,6 +28,14 @@ impl Heap {
         self.blocks.len()
     }
 
+    /// Whether `[start, end)` lies inside one block.
+    pub fn covers(&self, start: u64, end: u64) -> bool {
+        self.blocks
+            .range(..=start as usize)
+            .next_back()
+            .is_some_and(|(&p, l)| end <= p as u64 + l.size() as u64)
+    }
+
     fn insert(&mut self, ptr: *mut u8, l: Layout) {
         self.blocks.insert(ptr as usize, l);
         self.bytes += l.size();

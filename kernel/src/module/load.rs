@@ -78,13 +78,18 @@ fn ticks() -> u64 {
     boards::timer::now().0
 }
 
-/// Loads a module from its file bytes with `param=value` arguments.
-pub fn insmod(bytes: &[u8], args: &[&str]) -> Result<Loaded, LoadError> {
-    insmod_timed(bytes, args).map(|(l, _)| l)
+/// Loads a module from its file bytes with `param=value` arguments; init runs with the
+/// deadline `timeout_ms` (`None`: the default, see [`super::default_timeout_ms`]).
+pub fn insmod(bytes: &[u8], args: &[&str], timeout_ms: Option<u64>) -> Result<Loaded, LoadError> {
+    insmod_timed(bytes, args, timeout_ms).map(|(l, _)| l)
 }
 
 /// [`insmod`], also returning where the time went.
-pub fn insmod_timed(bytes: &[u8], args: &[&str]) -> Result<(Loaded, Timings), LoadError> {
+pub fn insmod_timed(
+    bytes: &[u8],
+    args: &[&str],
+    timeout_ms: Option<u64>,
+) -> Result<(Loaded, Timings), LoadError> {
     let mut tm = Timings::default();
     let t0 = boards::timer::uptime_us();
     let mut clock = ticks();
@@ -110,7 +115,7 @@ pub fn insmod_timed(bytes: &[u8], args: &[&str]) -> Result<(Loaded, Timings), Lo
     let base = image.base;
     let name = meta.name.clone();
     register(meta, image, linked, used, verdict);
-    run_init(&name)?;
+    run_init(&name, timeout_ms)?;
     lap(&mut tm.init);
     let us = boards::timer::uptime_us().saturating_sub(t0);
     Ok((
@@ -147,6 +152,9 @@ fn check(obj: &Object<'_>, args: &[&str]) -> Result<Meta, LoadError> {
     let info = obj.modinfo();
     let get = |key: &str| info.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     let name = get("name").ok_or(LoadError::NoName)?;
+    if !klib::escape::is_module_name(&name) {
+        return Err(LoadError::BadName(name));
+    }
     if MODULES.lock().iter().any(|m| m.name == name) {
         return Err(LoadError::AlreadyLoaded(name));
     }
@@ -350,7 +358,7 @@ fn register(meta: Meta, image: Image, linked: LoadedModule, used: Vec<String>, v
 
 /// Step 8: `.init_array`, then `init_module`, contained. On failure the module is torn
 /// down like rmmod (without running its exit code).
-fn run_init(name: &str) -> Result<(), LoadError> {
+fn run_init(name: &str, timeout_ms: Option<u64>) -> Result<(), LoadError> {
     let (init, init_array, params) = {
         let mods = MODULES.lock();
         match mods.iter().find(|m| m.name == name) {
@@ -359,27 +367,26 @@ fn run_init(name: &str) -> Result<(), LoadError> {
         }
     };
     let mut status = 0i32;
-    let r = super::call_contained(name, params, || {
+    let r = super::call_contained(name, "init", params, timeout_ms, || {
         for &f in &init_array {
-            // SAFETY: relocated constructor addresses inside this module's RX text.
-            let f: extern "C" fn() = unsafe { core::mem::transmute(f as usize) };
-            f();
+            // SAFETY: relocated constructor addresses of this module, run contained.
+            unsafe { super::call(f, 0, 0, 0) };
         }
         if let Some(init) = init {
-            // SAFETY: `init_module` of the module just linked, in RX text with caches synced.
-            let f: extern "C" fn() -> i32 = unsafe { core::mem::transmute(init as usize) };
-            status = f();
+            // SAFETY: `init_module` of the module just linked (caches synced), contained.
+            status = unsafe { super::call(init, 0, 0, 0) } as i32;
         }
     });
     let why = match r {
         Err(Abandoned::Fault { .. }) => Some(InitFailure::Fault),
         Err(Abandoned::Panic) => Some(InitFailure::Panic),
         Err(Abandoned::Timeout) => Some(InitFailure::Timeout),
+        Err(Abandoned::Interrupted) => Some(InitFailure::Interrupted),
         Ok(()) if status != 0 => Some(InitFailure::Status(status)),
         Ok(()) => None,
     };
     if let Some(why) = why {
-        super::teardown(name, false);
+        super::teardown(name, false, None);
         return Err(LoadError::Init {
             name: name.into(),
             why,

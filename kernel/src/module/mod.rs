@@ -28,8 +28,9 @@ use crate::println;
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kabi::ffi::KStr;
+use klib::escape::Escaped;
 use modloader::{LoadedModule, Region};
 use spin::Mutex;
 
@@ -105,10 +106,62 @@ static EXPORTS: Mutex<BTreeMap<String, (u64, String)>> = Mutex::new(BTreeMap::ne
 /// The module whose code is running (init, exit or a command), and its parameters.
 static CURRENT: Mutex<Option<(String, params::Params)>> = Mutex::new(None);
 static MODULE_PANIC: AtomicBool = AtomicBool::new(false);
+/// Deadline of a call into a module, in milliseconds (0: none).
+static DEFAULT_TIMEOUT_MS: AtomicU64 = AtomicU64::new(10_000);
 
-/// Gives the module area to the allocator.
+/// Reads `module.timeout=MS` from the kernel command line.
+pub fn init_timeout(bootargs: &str) {
+    for a in bootargs.split_whitespace() {
+        if let Some(ms) = a
+            .strip_prefix("module.timeout=")
+            .and_then(|v| v.parse().ok())
+        {
+            DEFAULT_TIMEOUT_MS.store(ms, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The default deadline of a call into a module, in milliseconds (0: none).
+pub fn default_timeout_ms() -> u64 {
+    DEFAULT_TIMEOUT_MS.load(Ordering::Relaxed)
+}
+
+/// Calls module code at `addr` with up to three arguments through the trampoline that
+/// restores everything the kernel relies on, whatever the module does to it.
+///
+/// # Safety
+/// `addr` must be code of a loaded module (or a value taken from its relocated image),
+/// and the call must run under [`call_contained`], which contains whatever it does.
+pub unsafe fn call(addr: u64, a0: u64, a1: u64, a2: u64) -> u64 {
+    let outer = CALL_DEPTH.fetch_add(1, Ordering::Relaxed) == 0;
+    let stack = match crate::platform::mem::MODULE_STACK.get() {
+        Some(&(_, top)) if outer => top,
+        _ => 0,
+    };
+    // SAFETY: guaranteed by the caller; `module_call` saves and restores x19..x30, sp and
+    // the interrupt masks around it; the module stack is mapped RW and used by nothing
+    // else while the outermost module call runs.
+    let r = unsafe { arch::recover::module_call(addr, a0, a1, a2, stack) };
+    CALL_DEPTH.fetch_sub(1, Ordering::Relaxed);
+    r
+}
+
+/// Size of the stack module code runs on.
+pub const STACK_SIZE: u64 = 64 << 10;
+/// Nesting of calls into modules (only the outermost switches stacks).
+static CALL_DEPTH: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// Gives the module area to the allocator, and takes the module stack from it: module
+/// code runs on its own stack, between unmapped guard pages, so that a module that
+/// overruns its frames cannot reach the kernel's frames (or the recovery point on them).
 pub fn init(layout: &crate::platform::mem::Layout) {
     area::init(layout);
+    let page = arch::mmu::PAGE_SIZE;
+    if let Ok((base, size)) = area::allocate(STACK_SIZE + 2 * page, page) {
+        let _ = crate::platform::mem::unmap_pages(base, page);
+        let _ = crate::platform::mem::unmap_pages(base + size - page, page);
+        crate::platform::mem::MODULE_STACK.call_once(|| (base + page, base + size - page));
+    }
 }
 
 /// Tells the fault layer how to name module frames and list modules.
@@ -149,23 +202,80 @@ pub fn is_faulted(name: &str) -> bool {
         .any(|m| m.name == name && m.state == State::Faulted)
 }
 
-/// Runs module code (init, exit or a command) for `owner` under containment. A fault or
-/// panic in module code prints the oops, abandons the call and marks the module.
+/// Runs module code (`what`: init, exit or a command) for `owner` under containment: a
+/// fault or panic prints the oops, a deadline (`timeout_ms`, `None`: the default) or
+/// Ctrl-C prints a message; either way the call is abandoned and the module marked.
 pub fn call_contained(
     owner: &str,
+    what: &str,
     params: params::Params,
+    timeout_ms: Option<u64>,
     f: impl FnMut(),
 ) -> Result<(), Abandoned> {
+    let ms = timeout_ms.unwrap_or_else(default_timeout_ms);
+    let ticks = if ms == 0 {
+        0
+    } else {
+        (ms * crate::irq::HZ).div_ceil(1000).max(1)
+    };
     let prev = CURRENT.lock().replace((owner.to_string(), params));
     MODULE_PANIC.store(false, Ordering::Relaxed);
-    let r = recovery::run_module(f);
+    let depth = CALL_DEPTH.load(Ordering::Relaxed);
+    let r = recovery::run_module(ticks, f);
+    // Calls abandoned inside never counted themselves out.
+    CALL_DEPTH.store(depth, Ordering::Relaxed);
+    if r.is_err() {
+        release_abandoned_locks();
+    }
     *CURRENT.lock() = prev;
+    match r {
+        Err(Abandoned::Timeout) => {
+            println!("{owner}: {what} did not return within {ms} ms; call abandoned")
+        }
+        Err(Abandoned::Interrupted) => {
+            println!("{owner}: {what} interrupted by Ctrl-C; call abandoned")
+        }
+        _ => {}
+    }
     if r.is_err() {
         if let Some(m) = MODULES.lock().iter_mut().find(|m| m.name == owner) {
             m.state = State::Faulted;
         }
     }
     r
+}
+
+/// After an abandoned call: nothing but the abandoned code can hold the module manager's
+/// locks (callers of [`call_contained`] hold none, and there is one CPU), so a lock still
+/// held was taken by code the module jumped into and will never be released. Release it.
+fn release_abandoned_locks() {
+    for l in crate::platform::release_abandoned_locks() {
+        println!("module: released the {l} lock held by the abandoned call");
+    }
+    for (name, locked, unlock) in [
+        (
+            "module list",
+            MODULES.is_locked(),
+            (|| {
+                // SAFETY: see above: the holder was abandoned and never runs again.
+                unsafe { MODULES.force_unlock() }
+            }) as fn(),
+        ),
+        ("module exports", EXPORTS.is_locked(), || {
+            // SAFETY: as above.
+            unsafe { EXPORTS.force_unlock() }
+        }),
+        ("running module", CURRENT.is_locked(), || {
+            // SAFETY: as above.
+            unsafe { CURRENT.force_unlock() }
+        }),
+    ] {
+        if locked {
+            println!("module: released the {name} lock held by the abandoned call");
+            unlock();
+        }
+    }
+    crate::cmd::release_abandoned_lock();
 }
 
 /// What unloading gave back.
@@ -180,7 +290,7 @@ pub struct Reclaimed {
 /// Removes a module and everything it holds: its exit code first when `run_exit`, then
 /// its commands, its record, its exports, its heap blocks and its pages. The one teardown
 /// path for rmmod, a failed init and a faulted module. Says what heap it reclaimed.
-pub fn teardown(name: &str, run_exit: bool) -> Reclaimed {
+pub fn teardown(name: &str, run_exit: bool, timeout_ms: Option<u64>) -> Reclaimed {
     if run_exit {
         let (exit, fini, params) = {
             let mods = MODULES.lock();
@@ -189,16 +299,14 @@ pub fn teardown(name: &str, run_exit: bool) -> Reclaimed {
                 None => return Reclaimed::default(),
             }
         };
-        let _ = call_contained(name, params, || {
+        let _ = call_contained(name, "exit", params, timeout_ms, || {
             if let Some(exit) = exit {
-                // SAFETY: `cleanup_module` of a loaded module, in its RX text.
-                let f: extern "C" fn() = unsafe { core::mem::transmute(exit as usize) };
-                f();
+                // SAFETY: `cleanup_module` of a loaded module, contained by call_contained.
+                unsafe { call(exit, 0, 0, 0) };
             }
             for &f in fini.iter().rev() {
-                // SAFETY: relocated destructor addresses inside the module's RX text.
-                let f: extern "C" fn() = unsafe { core::mem::transmute(f as usize) };
-                f();
+                // SAFETY: relocated destructor addresses of the module, contained.
+                unsafe { call(f, 0, 0, 0) };
             }
         });
     }
@@ -215,7 +323,14 @@ pub fn teardown(name: &str, run_exit: bool) -> Reclaimed {
         }
         m
     };
-    EXPORTS.lock().retain(|_, (_, owner)| owner != name);
+    {
+        let mut exp = EXPORTS.lock();
+        exp.retain(|_, (_, owner)| owner != name);
+        if exp.is_empty() {
+            // An emptied map keeps its root node: drop it, so the heap is back at baseline.
+            *exp = BTreeMap::new();
+        }
+    }
     let (bytes, blocks) = m.heap.reclaim();
     area::release(m.base, m.size);
     if blocks > 0 {
@@ -229,7 +344,7 @@ pub fn teardown(name: &str, run_exit: bool) -> Reclaimed {
 
 /// Unloads a module: refuses while others use it; runs its exit code (not for a module
 /// that faulted: its code is not trusted to run again).
-pub fn rmmod(name: &str) -> Result<Reclaimed, UnloadError> {
+pub fn rmmod(name: &str, timeout_ms: Option<u64>) -> Result<Reclaimed, UnloadError> {
     let faulted = {
         let mods = MODULES.lock();
         let Some(m) = mods.iter().find(|m| m.name == name) else {
@@ -251,7 +366,7 @@ pub fn rmmod(name: &str) -> Result<Reclaimed, UnloadError> {
     if faulted {
         println!("{name}: faulted earlier; not running its exit code");
     }
-    Ok(teardown(name, !faulted))
+    Ok(teardown(name, !faulted, timeout_ms))
 }
 
 /// Prints the module list in Linux's `lsmod` layout, with each module's heap use.
@@ -291,10 +406,11 @@ pub fn modinfo(name: &str) -> Result<(), UnloadError> {
         .iter()
         .find(|m| m.name == name)
         .ok_or_else(|| UnloadError::NotLoaded(name.into()))?;
-    let one = |k: &str| m.modinfo(k).next().unwrap_or("").to_string();
+    // Every string but the (validated) name comes from the module: escape it.
+    let one = |k: &str| alloc::format!("{}", Escaped(m.modinfo(k).next().unwrap_or("")));
     let params: Vec<String> = params::decls(&m.info.modinfo)
         .iter()
-        .map(|p| alloc::format!("{} ({})", p.name, p.type_name()))
+        .map(|p| alloc::format!("{} ({})", Escaped(p.name), Escaped(p.type_name())))
         .collect();
     println!(
         "name: {}  version: {}  license: {}  author: {}  description: {}  depends: {}  params: {}",
@@ -318,7 +434,10 @@ pub fn modinfo(name: &str) -> Result<(), UnloadError> {
     );
     match &m.signature {
         signing::Verdict::Signed { key, signer } => {
-            println!("sig_id: ed25519  sig_key: {key}  signer: {signer}")
+            println!(
+                "sig_id: ed25519  sig_key: {key}  signer: {}",
+                Escaped(signer)
+            )
         }
         signing::Verdict::Unverified(why) => {
             println!("sig_id: none  ({why}; taint E)")
@@ -335,7 +454,7 @@ pub fn modinfo(name: &str) -> Result<(), UnloadError> {
         m.info
             .exports
             .iter()
-            .map(|e| e.name.as_str())
+            .map(|e| alloc::format!("{}", Escaped(&e.name)))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -355,4 +474,47 @@ pub fn count() -> usize {
 /// Number of module exports.
 pub fn export_count() -> usize {
     EXPORTS.lock().len()
+}
+
+/// What an export checks a module pointer against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Memory the module may write: its data and bss, its heap blocks, the task stack.
+    Write,
+    /// Code of the module: its text (and veneers).
+    Code,
+}
+
+/// Whether `[addr, addr+len)` is memory the running module may use for `access`.
+pub fn current_may(access: Access, addr: u64, len: u64) -> bool {
+    let Some(end) = addr.checked_add(len.max(1)) else {
+        return false;
+    };
+    let inside = |start: u64, size: u64| addr >= start && end <= start.saturating_add(size);
+    if access == Access::Write {
+        let stacks = crate::platform::mem::stacks();
+        if [stacks[0], stacks[2]]
+            .iter()
+            .any(|&(_, lo, hi)| addr >= lo && end <= hi)
+        {
+            return true;
+        }
+    }
+    let cur = CURRENT.lock();
+    let Some((name, _)) = cur.as_ref() else {
+        return false;
+    };
+    let mods = MODULES.lock();
+    let Some(m) = mods.iter().find(|m| &m.name == name) else {
+        return false;
+    };
+    let regions: &[Region] = match access {
+        Access::Write => &[Region::Data, Region::Bss],
+        Access::Code => &[Region::Text, Region::Veneers],
+    };
+    regions
+        .iter()
+        .filter_map(|&r| m.info.region(r))
+        .any(|p| inside(p.addr, p.size))
+        || (access == Access::Write && m.heap.covers(addr, end))
 }

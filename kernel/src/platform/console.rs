@@ -2,7 +2,7 @@
 
 use boards::pl011::Pl011;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use spin::Mutex;
 
 static UART: Mutex<Option<Pl011>> = Mutex::new(None);
@@ -126,7 +126,35 @@ pub fn on_irq() {
     }
 }
 
+/// Whether a Ctrl-C received now abandons the module call that is running.
+static WATCH_BREAK: AtomicBool = AtomicBool::new(false);
+/// A Ctrl-C arrived while watching.
+static BREAK: AtomicBool = AtomicBool::new(false);
+
+/// While on, a Ctrl-C (0x03) from the console is taken out of the input and raises the
+/// break flag instead ([`break_pending`]). Switching on clears an old break.
+pub fn watch_break(on: bool) {
+    if on {
+        BREAK.store(false, Ordering::Relaxed);
+    }
+    WATCH_BREAK.store(on, Ordering::Relaxed);
+}
+
+/// Whether a Ctrl-C arrived while watching.
+pub fn break_pending() -> bool {
+    BREAK.load(Ordering::Relaxed)
+}
+
+/// Consumes the break flag.
+pub fn take_break() -> bool {
+    BREAK.swap(false, Ordering::Relaxed)
+}
+
 fn push(b: u8) {
+    if b == 0x03 && WATCH_BREAK.load(Ordering::Relaxed) {
+        BREAK.store(true, Ordering::Relaxed);
+        return;
+    }
     let head = RX_HEAD.load(Ordering::Relaxed);
     let next = (head + 1) % RX_SIZE;
     if next == RX_TAIL.load(Ordering::Acquire) {
@@ -190,4 +218,19 @@ pub fn rx_stats() -> (u64, u64) {
         RX_TOTAL.load(Ordering::Relaxed),
         RX_OVERRUNS.load(Ordering::Relaxed),
     )
+}
+
+/// Whether the UART lock is held.
+pub fn uart_locked() -> bool {
+    UART.is_locked()
+}
+
+/// Releases the UART lock.
+///
+/// # Safety
+/// Its holder must never run again (it was abandoned); see
+/// [`super::release_abandoned_locks`].
+pub unsafe fn force_unlock_uart() {
+    // SAFETY: guaranteed by the caller.
+    unsafe { UART.force_unlock() }
 }

@@ -70,8 +70,12 @@ pub struct Layout {
 /// The layout, set once by [`init_mmu`].
 pub static LAYOUT: spin::Once<Layout> = spin::Once::new();
 
+/// The stack module code runs on, `[low, high)` (set once by the module manager).
+pub static MODULE_STACK: spin::Once<(u64, u64)> = spin::Once::new();
+
 /// The known stacks, for the unwinder: (name, low, high).
-pub fn stacks() -> [(&'static str, u64, u64); 2] {
+pub fn stacks() -> [(&'static str, u64, u64); 3] {
+    let (mlo, mhi) = MODULE_STACK.get().copied().unwrap_or((0, 0));
     [
         ("task", sym::__boot_stack_bottom(), sym::__boot_stack_top()),
         (
@@ -79,6 +83,7 @@ pub fn stacks() -> [(&'static str, u64, u64); 2] {
             sym::__exception_stack_bottom(),
             sym::__exception_stack_top(),
         ),
+        ("module", mlo, mhi),
     ]
 }
 
@@ -247,4 +252,19 @@ pub fn table_usage() -> (usize, usize) {
         .as_ref()
         .map(|p| p.usage())
         .unwrap_or((0, 0))
+}
+
+/// Whether the page-table lock is held.
+pub fn page_tables_locked() -> bool {
+    PAGE_TABLES.is_locked()
+}
+
+/// Releases the page-table lock.
+///
+/// # Safety
+/// Its holder must never run again (it was abandoned); see
+/// [`super::release_abandoned_locks`].
+pub unsafe fn force_unlock_page_tables() {
+    // SAFETY: guaranteed by the caller.
+    unsafe { PAGE_TABLES.force_unlock() }
 }

@@ -67,3 +67,26 @@ pub fn reboot() -> ! {
         arch::cpu::wait_for_interrupt();
     }
 }
+
+/// After a module call was abandoned: the console, heap and page-table locks can then
+/// only be held by the abandoned code (one CPU; callers of module code hold none of
+/// them), which never runs again. Releases them; returns their names.
+pub fn release_abandoned_locks() -> alloc::vec::Vec<&'static str> {
+    let mut released = alloc::vec::Vec::new();
+    if console::uart_locked() {
+        // SAFETY: see above.
+        unsafe { console::force_unlock_uart() };
+        released.push("console");
+    }
+    if mem::HEAP.is_locked() {
+        // SAFETY: see above.
+        unsafe { mem::HEAP.force_unlock() };
+        released.push("heap");
+    }
+    if mem::page_tables_locked() {
+        // SAFETY: see above.
+        unsafe { mem::force_unlock_page_tables() };
+        released.push("page tables");
+    }
+    released
+}

@@ -54,12 +54,12 @@ fn insmodbench(args: &[&str]) -> Result<(), String> {
     let mut buf = alloc::vec![0u8; bytes.len()];
     for _ in 0..n {
         crate::platform::console::set_muted(true);
-        let r = crate::module::insmod_timed(&bytes, &[]);
+        let r = crate::module::insmod_timed(&bytes, &[], None);
         crate::platform::console::set_muted(false);
         let (loaded, t) = r.map_err(|e| e.to_string())?;
         name = loaded.name;
         crate::platform::console::set_muted(true);
-        let r = crate::module::rmmod(&name);
+        let r = crate::module::rmmod(&name, None);
         crate::platform::console::set_muted(false);
         r.map_err(|e| e.to_string())?;
         relocs = t.relocs;

@@ -38,8 +38,18 @@ pub fn dispatch(line: &str) {
             }
             let argv = crate::module::kstrs(rest);
             let mut status = 0;
-            let r = crate::module::call_contained(&owner, Vec::new(), || {
-                status = func(argv.len(), argv.as_ptr())
+            let what = alloc::format!("command {name}");
+            let r = crate::module::call_contained(&owner, &what, Vec::new(), None, || {
+                // SAFETY: a handler the module registered (checked to lie in its text),
+                // called contained with argv valid for the call.
+                status = unsafe {
+                    crate::module::call(
+                        func as usize as u64,
+                        argv.len() as u64,
+                        argv.as_ptr() as u64,
+                        0,
+                    )
+                } as i32
             });
             let why = match r {
                 Ok(()) if status != 0 => {
@@ -50,6 +60,7 @@ pub fn dispatch(line: &str) {
                 Err(crate::fault::recovery::Abandoned::Fault { .. }) => "a fault",
                 Err(crate::fault::recovery::Abandoned::Panic) => "a panic",
                 Err(crate::fault::recovery::Abandoned::Timeout) => "a timeout",
+                Err(crate::fault::recovery::Abandoned::Interrupted) => "Ctrl-C",
             };
             println!("{name}: abandoned after {why} in module {owner}; module marked as faulted");
         }

@@ -10,10 +10,14 @@ pub fn register_all() {
     let cmds: [(&str, &str, super::Handler); 6] = [
         (
             "insmod",
-            "insmod [host:PATH|NAME] [param=value ...]: load a module (no source: upload it)",
+            "insmod [--timeout=T] [host:PATH|NAME] [param=value ...]: load a module (no source: upload it); T: init deadline, e.g. 500ms, 2s, 0 (none)",
             insmod,
         ),
-        ("rmmod", "rmmod NAME: unload a module", rmmod),
+        (
+            "rmmod",
+            "rmmod [--timeout=T] NAME: unload a module (T: exit deadline)",
+            rmmod,
+        ),
         (
             "rxbench",
             "rxbench [BYTES]: count raw serial input (receive ceiling)",
@@ -59,7 +63,41 @@ pub fn read_host(path: &str) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
+/// A deadline option: `--timeout=500ms`, `--timeout=2s`, `--timeout=0` (none). Options
+/// begin with `--`, which no module parameter name can (names are identifiers).
+fn timeout_option(a: &str) -> Option<Result<u64, String>> {
+    let v = a.strip_prefix("--timeout=")?;
+    let parsed = if v == "0" {
+        Some(0)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        n.parse::<u64>().ok()
+    } else if let Some(n) = v.strip_suffix('s') {
+        n.parse::<u64>().ok().and_then(|s| s.checked_mul(1000))
+    } else {
+        None
+    };
+    Some(parsed.ok_or_else(|| format!("bad timeout '{v}' (e.g. 500ms, 2s, or 0 for none)")))
+}
+
+/// Splits `--timeout=` off the arguments; refuses any other `--` option.
+fn split_options<'a>(args: &[&'a str]) -> Result<(Option<u64>, Vec<&'a str>), String> {
+    let mut timeout = None;
+    let mut rest = Vec::new();
+    for &a in args {
+        if let Some(t) = timeout_option(a) {
+            timeout = Some(t?);
+        } else if a.starts_with("--") {
+            return Err(format!("unknown option '{a}' (options: --timeout=T)"));
+        } else {
+            rest.push(a);
+        }
+    }
+    Ok((timeout, rest))
+}
+
 fn insmod(args: &[&str]) -> Result<(), String> {
+    let (timeout, args) = split_options(args)?;
+    let args = args.as_slice();
     // No source (nothing, or only parameters): wait for an upload over the serial line.
     let (source, params) = match args.split_first() {
         Some((&s, rest)) if !s.contains('=') => (Some(s), rest),
@@ -77,7 +115,7 @@ fn insmod(args: &[&str]) -> Result<(), String> {
             }
         }
     };
-    let loaded = crate::module::insmod(&bytes, params).map_err(|e| e.to_string())?;
+    let loaded = crate::module::insmod(&bytes, params, timeout).map_err(|e| e.to_string())?;
     println!("{loaded}");
     Ok(())
 }
@@ -135,11 +173,12 @@ fn upload(name: Option<&str>) -> Result<Vec<u8>, String> {
 }
 
 fn rmmod(args: &[&str]) -> Result<(), String> {
-    match args {
-        [name] => crate::module::rmmod(name)
+    let (timeout, args) = split_options(args)?;
+    match args.as_slice() {
+        [name] => crate::module::rmmod(name, timeout)
             .map(|_| ())
             .map_err(|e| e.to_string()),
-        _ => Err("usage: rmmod NAME".into()),
+        _ => Err("usage: rmmod [--timeout=T] NAME".into()),
     }
 }
 
