@@ -571,6 +571,62 @@ mod tests {
         }
     }
 
+    fn scratch(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("xtask-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn module_folders_anywhere_with_a_manifest() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let d = scratch("mods").join("my-mod");
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("a.c"), "int x;").unwrap();
+        fs::write(d.join("b.c"), "int y;").unwrap();
+        fs::write(d.join("notes.txt"), "").unwrap();
+        // No manifest: every *.c, the folder name with '-' -> '_'.
+        let m = discover_dir(&d, &root).unwrap().unwrap();
+        assert_eq!(m.name, "my_mod");
+        assert!(
+            matches!(&m.source, Source::C { files, cflags } if files.len() == 2 && cflags.is_empty())
+        );
+        fs::write(
+            d.join(MANIFEST),
+            "name = \"mine\"\nsources = [\"b.c\"]\ncflags = [\"-fPIC\", \"-fcommon\"]\n",
+        )
+        .unwrap();
+        let m = discover_dir(&d, &root).unwrap().unwrap();
+        assert_eq!(m.name, "mine");
+        match &m.source {
+            Source::C { files, cflags } => {
+                assert_eq!(files, &[d.join("b.c")]);
+                assert_eq!(cflags, &["-fPIC", "-fcommon"]);
+            }
+            s => panic!("{s:?}"),
+        }
+        fs::write(d.join(MANIFEST), "sources = [\"missing.c\"]\n").unwrap();
+        assert!(discover_dir(&d, &root).unwrap_err().contains("missing.c"));
+        fs::write(d.join(MANIFEST), "colour = \"blue\"\n").unwrap();
+        assert!(discover_dir(&d, &root).unwrap_err().contains("colour"));
+        fs::write(d.join(MANIFEST), "name = \"bad name\"\n").unwrap();
+        assert!(discover_dir(&d, &root).unwrap_err().contains("55 letters"));
+        // A Rust crate outside the workspace is built on its own.
+        let r = scratch("rmod");
+        fs::write(
+            r.join("Cargo.toml"),
+            "[package]\nname = \"kmod-mine\"\n[lib]\ncrate-type = [\"staticlib\"]\n",
+        )
+        .unwrap();
+        let m = discover_dir(&r, &root).unwrap().unwrap();
+        assert!(
+            matches!(&m.source, Source::Rust { lib, manifest: Some(_), .. } if lib == "kmod_mine")
+        );
+        let empty = scratch("empty");
+        assert!(discover_dir(&empty, &root).unwrap().is_none());
+    }
+
     #[test]
     fn manifest_names_and_discovery() {
         let m = "[package]\nname = \"kmod-hello\" # c\n\n[lib]\nname = \"hello\"\ncrate-type = [\"staticlib\"]\n[dependencies]\nname = \"x\"\n";
@@ -585,11 +641,17 @@ mod tests {
             hello.source,
             Source::Rust {
                 package: "kmod-hello".into(),
-                lib: "hello".into()
+                lib: "hello".into(),
+                manifest: None,
             }
         );
         let c = mods.iter().find(|m| m.name == "hello_c").unwrap();
-        assert!(matches!(&c.source, Source::C { files } if files.len() == 1));
+        assert!(matches!(&c.source, Source::C { files, .. } if files.len() == 1));
+        let names: Vec<&str> = mods.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names, EXAMPLES,
+            "the default build is the examples, by name"
+        );
         for m in &mods {
             if let Source::Rust { package, .. } = &m.source {
                 // Every Rust module must be a workspace member for `cargo build -p`.
