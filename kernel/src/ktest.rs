@@ -8,7 +8,8 @@
 //! status 0 or 1.
 
 use crate::fault::recovery::{self, Abandoned};
-use crate::{print, println};
+use crate::println;
+use klib::ktap::{Ktap, Result as KtapResult};
 
 /// What a test expects to happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,21 +91,17 @@ const TIMEOUT_TICKS: u64 = 10 * crate::irq::HZ;
 /// Timeout for tests that check the timeout itself.
 const HANG_TIMEOUT_TICKS: u64 = crate::irq::HZ / 2;
 
-/// Runs the tests and exits QEMU.
+/// Runs the tests, prints KTAP (one result line per test, `# ` diagnostics before a
+/// failure's result line) and exits QEMU with 0 only when every test passed.
 pub fn run_all(filter: &str) -> ! {
     let mut tests: alloc::vec::Vec<&Test> = all().iter().collect();
     tests.sort_by_key(|t| t.name);
+    tests.retain(|t| t.name.contains(filter));
     let (mut passed, mut failed) = (0u32, 0u32);
-    println!(
-        "running {} kernel tests",
-        tests
-            .iter()
-            .copied()
-            .filter(|t| t.name.contains(filter))
-            .count()
-    );
-    for t in tests.iter().copied().filter(|t| t.name.contains(filter)) {
-        print!("ktest {} ... ", t.name);
+    let mut w = crate::platform::console::Writer;
+    let mut k = Ktap::new(&mut w);
+    let _ = k.header(tests.len());
+    for (i, t) in tests.iter().copied().enumerate() {
         let timeout = if t.expect == Expect::Hang {
             HANG_TIMEOUT_TICKS
         } else {
@@ -125,21 +122,26 @@ pub fn run_all(filter: &str) -> ! {
             (Expect::Fault, Err(_)) => Err("panicked, but a fault was expected"),
             (Expect::Panic, Err(_)) => Err("faulted, but a panic was expected"),
         };
-        match verdict {
+        let result = match verdict {
             Ok(()) => {
                 passed += 1;
-                println!("ok");
+                KtapResult::Ok
             }
             Err(why) => {
                 failed += 1;
-                println!("FAILED ({why})");
+                let _ = k.diag(format_args!("{}: {why}", t.name));
                 if let Err(Abandoned::Fault { esr, far, pc }) = outcome {
-                    println!("    esr {esr:#x} far {far:#x} pc {pc:#x}");
+                    let _ = k.diag(format_args!(
+                        "{}: esr {esr:#x} far {far:#x} pc {pc:#x}",
+                        t.name
+                    ));
                 }
+                KtapResult::NotOk
             }
-        }
+        };
+        let _ = k.result(i + 1, t.name, result);
     }
-    println!("{passed} passed, {failed} failed");
+    let _ = k.diag(format_args!("{passed} passed, {failed} failed"));
     crate::irq::shutdown();
     let _ = boards::semihosting::exit(if failed == 0 { 0 } else { 1 });
     println!("(semihosting unavailable: halting)");
@@ -260,3 +262,86 @@ ktest!(
         }
     }
 );
+
+/// Parses `kunit=PLAN` out of the boot arguments: a host file (read over semihosting)
+/// that lists one module file per line.
+pub fn module_plan(bootargs: &str) -> Option<&str> {
+    bootargs
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix("kunit="))
+}
+
+/// Loads each module of the plan, runs its tests, unloads it, prints one KTAP document
+/// with a subtest per module, and exits QEMU with 0 only when every test passed (what
+/// `cargo xtask test-module` runs).
+pub fn run_module_plan(plan: &str) -> ! {
+    let files: alloc::vec::Vec<alloc::string::String> = match crate::shell::read_host(plan) {
+        Ok(b) => alloc::string::String::from_utf8_lossy(&b)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(alloc::string::String::from)
+            .collect(),
+        Err(e) => {
+            println!("kunit: cannot read the plan {plan}: {e}");
+            exit(2)
+        }
+    };
+    let base = crate::platform::mem::heap_stats().0;
+    let mut w = crate::platform::console::Writer;
+    let mut k = Ktap::new(&mut w);
+    let _ = k.header(files.len());
+    let mut all = true;
+    for (i, f) in files.iter().enumerate() {
+        let label = f.rsplit('/').next().unwrap_or(f);
+        let label = label.strip_suffix(".ko").unwrap_or(label);
+        let loaded = crate::shell::read_host(f)
+            .map_err(|e| alloc::format!("{e}"))
+            .and_then(|b| crate::module::insmod(&b, &[], None).map_err(|e| alloc::format!("{e}")));
+        let (name, result) = match loaded {
+            Err(e) => {
+                let _ = k.diag(format_args!("{label}: {e}"));
+                (
+                    alloc::string::String::from(label),
+                    KtapResult::Error("the module did not load"),
+                )
+            }
+            Ok(l) => {
+                let r = {
+                    let mut sub = k.nested();
+                    crate::module::testrun::run(&l.name, &mut sub, None)
+                };
+                let result = match r {
+                    Ok(true) => KtapResult::Ok,
+                    Ok(false) => KtapResult::NotOk,
+                    Err(e) => {
+                        let _ = k.diag(format_args!("{e}"));
+                        KtapResult::Error("tests unreadable")
+                    }
+                };
+                if let Err(e) = crate::module::rmmod(&l.name, None) {
+                    let _ = k.diag(format_args!("{}: {e}", l.name));
+                }
+                (l.name, result)
+            }
+        };
+        all &= result.passed();
+        let _ = k.result(i + 1, &name, result);
+    }
+    let after = crate::platform::mem::heap_stats().0;
+    if after != base {
+        let _ = k.diag(format_args!(
+            "heap: {base} bytes in use before the modules, {after} after"
+        ));
+    }
+    exit(if all { 0 } else { 1 })
+}
+
+fn exit(code: u32) -> ! {
+    crate::irq::shutdown();
+    let _ = boards::semihosting::exit(code);
+    println!("(semihosting unavailable: halting)");
+    loop {
+        arch::cpu::wait_for_interrupt();
+    }
+}

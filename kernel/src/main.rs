@@ -83,6 +83,9 @@ extern "C" fn kernel_entry(x0: usize, entry_el: u64) -> ! {
     if let Some(filter) = ktest::requested(args.as_str()) {
         ktest::run_all(filter);
     }
+    if let Some(plan) = ktest::module_plan(args.as_str()) {
+        ktest::run_module_plan(plan);
+    }
     shell::run()
 }
 

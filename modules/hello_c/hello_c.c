@@ -20,3 +20,18 @@ int init_module(void) {
 void cleanup_module(void) {
     kprintf("hello_c: bye\n");
 }
+
+/* Tests: `cargo xtask test-module modules/hello_c`, or `ktest hello_c` once loaded. */
+static int greeting_len(struct kmod_str who) { return (int)(sizeof("hello, ") - 1 + who.len); }
+
+KTEST(greeting_length) {
+    KASSERT_EQ(greeting_len(KMOD_STR("world")), 12);
+    KASSERT_EQ(greeting_len(KMOD_STR("")), 7);
+}
+
+KTEST(param_absent_at_test_time) {
+    /* Parameters are only visible during init: a test sees -2 (not given). */
+    struct kmod_str who = KMOD_STR("unchanged");
+    KASSERT_EQ(kmod_param(KMOD_STR("who"), &who), -2);
+    KASSERT(who.len == sizeof("unchanged") - 1);
+}

@@ -48,6 +48,9 @@ int      kmod_unregister_command(struct kmod_str name);
  * when `name` is unreadable or `out` is not memory the module may write (its data and
  * bss, its kmod_alloc blocks, the stack). */
 int      kmod_param(struct kmod_str name, struct kmod_str *out);
+/* Reports a failed test assertion (see KASSERT below): the file, the line, the expression,
+ * and, when `has_values` is set, both values. The test then returns. */
+void     kmod_test_fail(struct kmod_str file, uint32_t line, struct kmod_str expr, int64_t left, int64_t right, int has_values);
 /* Raises the kernel's oops path with a message (at most 256 bytes are shown; an
  * unreadable message is reported as such). Does not return. */
 void     kmod_panic(struct kmod_str message) __attribute__((noreturn));
@@ -174,5 +177,38 @@ static inline int __attribute__((format(printf, 1, 2))) kprintf(const char *fmt,
     va_end(ap);
     return r;
 }
+
+/* ---- Tests in modules -----------------------------------------------------------------
+ * KTEST(name) { ... } declares a test; `cargo xtask test-module DIR` (or `ktest MODULE` in
+ * the shell) runs every test of a loaded module, each under containment with a deadline,
+ * and prints KTAP. KASSERT(cond) and KASSERT_EQ(a, b) fail the test with the file, the line
+ * and (for KASSERT_EQ) both values, and return from it. A fault, a panic or a timeout fails
+ * that test alone. */
+struct kmod_test {
+    struct kmod_str name;
+    void (*fn)(void);
+};
+
+#define KTEST(n) \
+    static void kmod__test_##n(void); \
+    static const struct kmod_test kmod__test_rec_##n \
+        __attribute__((section(".kmod_tests"), used, aligned(8))) = { KMOD_STR(#n), kmod__test_##n }; \
+    static void kmod__test_##n(void)
+
+#define KASSERT(cond) do { \
+    if (!(cond)) { \
+        kmod_test_fail(KMOD_STR(__FILE__), __LINE__, KMOD_STR("KASSERT(" #cond ")"), 0, 0, 0); \
+        return; \
+    } \
+} while (0)
+
+#define KASSERT_EQ(a, b) do { \
+    int64_t kmod__l = (int64_t)(a), kmod__r = (int64_t)(b); \
+    if (kmod__l != kmod__r) { \
+        kmod_test_fail(KMOD_STR(__FILE__), __LINE__, KMOD_STR("KASSERT_EQ(" #a ", " #b ")"), \
+                       kmod__l, kmod__r, 1); \
+        return; \
+    } \
+} while (0)
 
 #endif /* KMOD_H */

@@ -30,6 +30,16 @@ extern "C" {
     /// -14 (EFAULT) when `name` is unreadable or `out` is not memory the module may write
     /// (its data, its heap blocks, the stack).
     pub fn kmod_param(name: KStr, out: *mut KStr) -> i32;
+    /// Reports a failed test assertion: file, line, the expression and, when `has_values`
+    /// is non-zero, both values (the Rust macros put formatted values into `expr`).
+    pub fn kmod_test_fail(
+        file: KStr,
+        line: u32,
+        expr: KStr,
+        left: i64,
+        right: i64,
+        has_values: i32,
+    );
     /// Raises the kernel's oops path with a message. Does not return.
     pub fn kmod_panic(message: KStr) -> !;
 }
@@ -44,6 +54,7 @@ pub const EXPORTS: &[&str] = &[
     "kmod_print",
     "kmod_realloc",
     "kmod_register_command",
+    "kmod_test_fail",
     "kmod_unregister_command",
     "kmod_uptime_us",
 ];

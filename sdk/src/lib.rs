@@ -136,6 +136,36 @@ pub mod __private {
     pub use crate::modinfo::{encode, encoded_len, Piece};
     pub use crate::param::Param;
 
+    /// One `.kmod_tests` record, as `struct kmod_test` in `kmod.h`.
+    #[repr(C)]
+    pub struct TestRecord {
+        /// The test's name.
+        pub name: crate::KStr,
+        /// The test.
+        pub func: extern "C" fn(),
+    }
+
+    // SAFETY: records are immutable statics whose name points at a string literal.
+    unsafe impl Sync for TestRecord {}
+
+    /// Reports a failed assertion to the kernel (the message is cut at 240 bytes).
+    pub fn test_fail(file: &str, line: u32, msg: core::fmt::Arguments<'_>) {
+        use core::fmt::Write;
+        let mut buf = crate::print::StackBuf::<240>::new();
+        let _ = buf.write_fmt(msg);
+        // SAFETY: both strings are readable for the call.
+        unsafe {
+            crate::ffi::kmod_test_fail(
+                crate::KStr::new(file),
+                line,
+                crate::KStr::new(buf.as_str()),
+                0,
+                0,
+                0,
+            )
+        }
+    }
+
     /// The `extern "C"` side of a [`command!`](crate::command): converts the arguments and
     /// calls the Rust handler.
     ///

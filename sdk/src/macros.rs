@@ -210,3 +210,77 @@ macro_rules! command {
         $crate::register_command($name, $help, __kmod_command_shim)
     }};
 }
+
+/// Declares tests, run by `cargo xtask test-module` or `ktest MODULE` (one KTAP result
+/// each, under containment with a deadline):
+///
+/// ```ignore
+/// kmod::ktests! {
+///     fn adds() { kmod::kassert_eq!(2 + 2, 4); }
+///     fn sorts() { let mut v = vec![3, 1, 2]; v.sort(); kmod::kassert!(v == [1, 2, 3]); }
+/// }
+/// ```
+///
+/// A failed [`kassert!`](crate::kassert) or [`kassert_eq!`](crate::kassert_eq) reports the
+/// file, line and values and returns from the test; a panic, a fault or a timeout fails the
+/// test too.
+#[macro_export]
+macro_rules! ktests {
+    ($(fn $name:ident() $body:block)*) => {
+        $(
+            const _: () = {
+                extern "C" fn __kmod_test() {
+                    fn $name() $body
+                    $name()
+                }
+                #[link_section = ".kmod_tests"]
+                #[used]
+                static RECORD: $crate::__private::TestRecord = $crate::__private::TestRecord {
+                    name: $crate::KStr::new(stringify!($name)),
+                    func: __kmod_test,
+                };
+            };
+        )*
+    };
+}
+
+/// Fails the running test (and returns from it) unless `cond` holds.
+#[macro_export]
+macro_rules! kassert {
+    ($cond:expr $(,)?) => {
+        if !$cond {
+            $crate::__private::test_fail(
+                file!(),
+                line!(),
+                format_args!("kassert!({})", stringify!($cond)),
+            );
+            return;
+        }
+    };
+}
+
+/// Fails the running test (and returns from it) unless `left == right`; reports both
+/// values (`Debug`).
+#[macro_export]
+macro_rules! kassert_eq {
+    ($left:expr, $right:expr $(,)?) => {
+        match (&$left, &$right) {
+            (l, r) => {
+                if !(*l == *r) {
+                    $crate::__private::test_fail(
+                        file!(),
+                        line!(),
+                        format_args!(
+                            "kassert_eq!({}, {}): left {:?}, right {:?}",
+                            stringify!($left),
+                            stringify!($right),
+                            l,
+                            r
+                        ),
+                    );
+                    return;
+                }
+            }
+        }
+    };
+}

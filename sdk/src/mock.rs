@@ -10,6 +10,7 @@ std::thread_local! {
     pub static PRINTS: RefCell<usize> = const { RefCell::new(0) };
     pub static PARAMS: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
     pub static COMMANDS: RefCell<Vec<(String, String, CmdFn)>> = const { RefCell::new(Vec::new()) };
+    pub static FAILURES: RefCell<Vec<(String, u32, String)>> = const { RefCell::new(Vec::new()) };
 }
 
 pub fn take_output() -> String {
@@ -112,4 +113,13 @@ extern "C" fn kmod_param(name: KStr, out: *mut KStr) -> i32 {
 #[no_mangle]
 extern "C" fn kmod_panic(message: KStr) -> ! {
     panic!("kmod_panic: {}", s(message))
+}
+
+#[no_mangle]
+extern "C" fn kmod_test_fail(file: KStr, line: u32, expr: KStr, left: i64, right: i64, has: i32) {
+    let mut e = s(expr);
+    if has != 0 {
+        e.push_str(&std::format!(" {left} {right}"));
+    }
+    FAILURES.with(|f| f.borrow_mut().push((s(file), line, e)));
 }

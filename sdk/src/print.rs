@@ -14,13 +14,11 @@ pub fn print_str(s: &str) {
 
 /// A fixed-capacity UTF-8 buffer on the stack. Writes past the end are truncated at a
 /// character boundary and never fail. (Only the kernel-target panic handler uses it.)
-#[cfg_attr(not(any(target_os = "none", test)), allow(dead_code))]
 pub(crate) struct StackBuf<const N: usize> {
     buf: [u8; N],
     len: usize,
 }
 
-#[cfg_attr(not(any(target_os = "none", test)), allow(dead_code))]
 impl<const N: usize> StackBuf<N> {
     pub(crate) const fn new() -> Self {
         StackBuf {

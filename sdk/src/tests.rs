@@ -173,3 +173,33 @@ fn param_type_names_are_the_kernels() {
         ParamType::Str.name()
     );
 }
+
+mod ktests_macro {
+    crate::ktests! {
+        fn passes() { crate::kassert_eq!(2 + 2, 4); crate::kassert!(true); }
+        fn fails_eq() { crate::kassert_eq!(2 + 2, 5); unreachable!("kassert_eq returns"); }
+    }
+
+    fn run_failing() {
+        crate::kassert!(1 > 2);
+        unreachable!("kassert returns");
+    }
+
+    #[test]
+    fn assertions_report_and_return() {
+        crate::mock::FAILURES.with(|f| f.borrow_mut().clear());
+        run_failing();
+        let f = crate::mock::FAILURES.with(|f| f.borrow().clone());
+        assert_eq!(f.len(), 1);
+        assert!(f[0].0.ends_with("tests.rs") && f[0].1 > 0, "{f:?}");
+        assert_eq!(f[0].2, "kassert!(1 > 2)");
+    }
+
+    #[test]
+    fn eq_reports_both_values() {
+        crate::mock::FAILURES.with(|f| f.borrow_mut().clear());
+        (|| crate::kassert_eq!(2 + 2, 5))();
+        let f = crate::mock::FAILURES.with(|f| f.borrow().clone());
+        assert_eq!(f[0].2, "kassert_eq!(2 + 2, 5): left 4, right 5");
+    }
+}

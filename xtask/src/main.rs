@@ -17,6 +17,7 @@ mod serial_bench;
 mod sign;
 mod sign_bench;
 mod test;
+mod test_module;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -86,6 +87,16 @@ enum Cmd {
         /// Seconds of fuzzing.
         #[arg(long, default_value_t = 30)]
         fuzz_seconds: u32,
+    },
+    /// Build module folders and run the tests inside them in QEMU (KTAP on stdout; exit
+    /// status 0 only when every test passed).
+    TestModule {
+        /// Deadline of each call into a module (load, each test, unload), in ms.
+        #[arg(long, default_value_t = 2000)]
+        timeout: u64,
+        /// Module folders (see sdk/README.md).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
     },
     /// Run the benchmarks and print the tables the README reports.
     Bench {
@@ -171,6 +182,11 @@ fn main() -> ExitCode {
         Cmd::Gdb { port } => gdb::cmd_gdb(port),
         Cmd::Lint => lint::lint(),
         Cmd::Bench { boots, only } => bench::run(boots, &only),
+        Cmd::TestModule { timeout, dirs } => match test_module::run(&dirs, timeout) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Cmd::Keygen { path, name } => sign::cmd_keygen(&path, name.as_deref()),
         Cmd::Sign { key, out, file } => sign::cmd_sign(key.as_deref(), out.as_deref(), &file),
         Cmd::Modlink { args } => run(cargo()

@@ -84,23 +84,32 @@ fn run_ktests(kernel: &Path) -> Tally {
     let out = g.output();
     print!("{}", out.replace('\r', ""));
     let mut t = Tally::default();
-    for line in out.lines() {
-        let line = line.trim_end_matches('\r');
-        if line.starts_with("ktest ") {
-            if line.ends_with(" ok") {
-                t.passed += 1;
-            } else {
-                t.failed += 1;
-            }
+    let doc = match qemu_harness::ktap::parse(&out) {
+        Ok(d) => d,
+        Err(e) => {
+            println!("in-kernel tests: the output is not valid KTAP: {e}");
+            t.failed += 1;
+            return t;
+        }
+    };
+    for (_, test) in doc.leaves() {
+        if test.ok {
+            t.passed += 1;
+        } else {
+            t.failed += 1;
         }
     }
-    let summary_ok = out
-        .lines()
-        .any(|l| l.trim_end_matches('\r') == format!("{} passed, {} failed", t.passed, t.failed));
+    if doc.tests.is_empty() {
+        println!("in-kernel tests: none ran");
+        t.failed += 1;
+    }
     match status {
-        Ok(Some(code)) if summary_ok && (code == 0) == (t.failed == 0) => {}
+        Ok(Some(code)) if (code == 0) == doc.passed() => {}
         Ok(code) => {
-            println!("in-kernel test run ended badly (exit {code:?}, summary seen: {summary_ok})");
+            println!(
+                "in-kernel test run ended badly (exit {code:?}, KTAP says passed: {})",
+                doc.passed()
+            );
             t.failed += 1;
         }
         Err(e) => {

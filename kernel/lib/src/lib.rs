@@ -2,6 +2,7 @@
 //!
 //! - [`area`]: the page-range allocator of the module area (next fit);
 //! - [`editor`]: the shell's line editor (echo, history, escape sequences);
+//! - [`ktap`]: writing KTAP version 1 test results;
 //! - [`ymodem`]: YMODEM block checks and the header block;
 //! - [`escape`]: untrusted text printed with control characters escaped, module names.
 #![no_std]
@@ -15,4 +16,5 @@ extern crate std;
 pub mod area;
 pub mod editor;
 pub mod escape;
+pub mod ktap;
 pub mod ymodem;

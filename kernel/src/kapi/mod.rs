@@ -278,6 +278,36 @@ kexport!(
 );
 
 kexport!(
+    /// Records a failed test assertion of the running test (`KASSERT`, `kassert!`): the
+    /// file, the line, the expression and, when `has_values` is set, both values.
+    fn kmod_test_fail(file: KStr, line: u32, expr: KStr, left: i64, right: i64, has_values: i32) {
+        let _in = InExport::enter();
+        let (mut fb, mut eb) = ([0u8; TEXT_MAX], [0u8; TEXT_MAX]);
+        let cut = |s: KStr| KStr {
+            ptr: s.ptr,
+            len: s.len.min(TEXT_MAX),
+        };
+        let show = |r: Result<&[u8], ExportError>| match r {
+            Ok(b) => alloc::format!(
+                "{}",
+                klib::escape::Escaped(&alloc::string::String::from_utf8_lossy(b))
+            ),
+            Err(e) => alloc::format!("<{e}>"),
+        };
+        let file = show(copy_in(cut(file), &mut fb));
+        let expr = show(copy_in(cut(expr), &mut eb));
+        let text = if has_values != 0 {
+            alloc::format!("{file}:{line}: {expr} failed: left {left}, right {right}")
+        } else {
+            alloc::format!("{file}:{line}: {expr} failed")
+        };
+        if !crate::module::testrun::record_failure(text) {
+            crate::println!("kmod_test_fail: no test is running ({file}:{line})");
+        }
+    }
+);
+
+kexport!(
     /// Raises the oops path with a message; never returns.
     fn kmod_panic(msg: KStr) -> ! {
         let _in = InExport::enter();

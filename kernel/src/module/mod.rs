@@ -22,6 +22,7 @@ pub mod load;
 pub mod params;
 pub mod signing;
 pub mod symbolize;
+pub mod testrun;
 
 use crate::fault::recovery::{self, Abandoned};
 use crate::println;

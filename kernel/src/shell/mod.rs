@@ -11,6 +11,7 @@ use crate::{print, println};
 use alloc::vec::Vec;
 
 pub use crate::cmd::{register, Handler};
+pub use modcmds::read_host;
 
 pub use klib::editor::MAX_LINE;
 use klib::editor::{Editor, Event};

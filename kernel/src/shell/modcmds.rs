@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 /// Registers the module commands.
 pub fn register_all() {
-    let cmds: [(&str, &str, super::Handler); 6] = [
+    let cmds: [(&str, &str, super::Handler); 7] = [
         (
             "insmod",
             "insmod [--timeout=T] [host:PATH|NAME] [param=value ...]: load a module (no source: upload it); T: init deadline, e.g. 500ms, 2s, 0 (none)",
@@ -24,6 +24,11 @@ pub fn register_all() {
             crate::transfer::rxbench,
         ),
         ("lsmod", "list loaded modules", lsmod),
+        (
+            "ktest",
+            "ktest MODULE [--timeout=T]: run a loaded module's tests (KTAP)",
+            ktest,
+        ),
         ("modinfo", "modinfo NAME: module metadata", modinfo),
         (
             "kexports",
@@ -179,6 +184,16 @@ fn rmmod(args: &[&str]) -> Result<(), String> {
             .map(|_| ())
             .map_err(|e| e.to_string()),
         _ => Err("usage: rmmod [--timeout=T] NAME".into()),
+    }
+}
+
+fn ktest(args: &[&str]) -> Result<(), String> {
+    let (opts, rest) = split_options(args)?;
+    match rest.as_slice() {
+        [name] => crate::module::testrun::run_document(name, opts)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        _ => Err("usage: ktest MODULE [--timeout=T]".into()),
     }
 }
 

@@ -113,3 +113,22 @@ fn init() -> Result<(), i32> {
 fn exit() {
     println!("collections: bye");
 }
+
+// Tests: `cargo xtask test-module modules/collections`, or `ktest collections` once loaded.
+kmod::ktests! {
+    fn fnv_known_answer() {
+        // FNV-1a 64 of "a" (the published test vector).
+        kmod::kassert_eq!(fnv(0xcbf2_9ce4_8422_2325, b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+    fn sorting_keeps_every_element() {
+        let mut seed = 7;
+        let mut v: Vec<u64> = (0..1000).map(|_| lcg(&mut seed) % 100).collect();
+        let sum: u64 = v.iter().sum();
+        v.sort_unstable();
+        kmod::kassert!(v.windows(2).all(|w| w[0] <= w[1]));
+        kmod::kassert_eq!(v.iter().sum::<u64>(), sum);
+    }
+    fn the_whole_workload_checks_out() {
+        kmod::kassert!(run().is_ok());
+    }
+}

@@ -4,6 +4,7 @@
 //! QEMU is started with `PR_SET_PDEATHSIG` so it also dies if the harness process itself is
 //! killed. On a two-core machine a leftover guest halves every measurement.
 
+pub mod ktap;
 pub mod socket;
 
 pub use socket::SocketGuest;

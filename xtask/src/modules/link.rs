@@ -18,6 +18,7 @@ SECTIONS
   .fini_array 0 : { KEEP(*(SORT_BY_INIT_PRIORITY(.fini_array.*) .fini_array)) }
   .modinfo 0 : { KEEP(*(.modinfo)) }
   .modexports 0 : { KEEP(*(.modexports)) }
+  .kmod_tests 0 : { KEEP(*(.kmod_tests)) }
   /DISCARD/ : {
     *(.eh_frame) *(.eh_frame_hdr) *(.note .note.*) *(.comment)
     *(.debug*) *(.llvmbc) *(.llvmcmd)

@@ -96,7 +96,14 @@ pub fn build_dirs(
         }
         modules.push(m);
     }
-    build_set(root, kernel_elf, key, &modules)
+    let built = build_set(root, kernel_elf, key, &modules)?;
+    // In the order given.
+    let out = root.join("target/modules");
+    Ok(modules
+        .iter()
+        .map(|m| out.join(format!("{}.ko", m.name)))
+        .filter(|p| built.contains(p))
+        .collect())
 }
 
 fn build_set(
