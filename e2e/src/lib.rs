@@ -114,3 +114,14 @@ pub fn xtask(args: &[&str]) -> String {
     assert!(out.status.success(), "xtask {args:?} failed:\n{text}");
     text
 }
+
+/// The project's example modules, from `modules/EXAMPLES`.
+pub fn examples() -> Vec<String> {
+    let p = qemu_harness::workspace_root().join("modules/EXAMPLES");
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}

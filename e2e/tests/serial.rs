@@ -220,15 +220,20 @@ impl Wire for Guest {
     }
 }
 
+/// The project's example modules (modules/EXAMPLES), by name: a user's own modules in
+/// target/modules are not the tests' business.
 fn modules() -> Vec<PathBuf> {
-    let dir = workspace_root().join("target/modules");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}: cargo xtask build", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "ko"))
+    let mut v: Vec<PathBuf> = e2e::examples()
+        .iter()
+        .map(|n| {
+            workspace_root()
+                .join("target/modules")
+                .join(format!("{n}.ko"))
+        })
         .collect();
-    v.sort();
+    for p in &v {
+        assert!(p.exists(), "{} missing: cargo xtask build", p.display());
+    }
     // Providers before users.
     v.sort_by_key(|p| p.file_stem().is_some_and(|s| s == "pair_user"));
     assert!(v.len() >= 5, "{v:?}");

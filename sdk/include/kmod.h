@@ -187,12 +187,14 @@ static inline int __attribute__((format(printf, 1, 2))) kprintf(const char *fmt,
 struct kmod_test {
     struct kmod_str name;
     void (*fn)(void);
+    uint32_t line;     /* where it is declared: tests run in source order */
+    uint32_t reserved;
 };
 
 #define KTEST(n) \
     static void kmod__test_##n(void); \
     static const struct kmod_test kmod__test_rec_##n \
-        __attribute__((section(".kmod_tests"), used, aligned(8))) = { KMOD_STR(#n), kmod__test_##n }; \
+        __attribute__((section(".kmod_tests"), used, aligned(8))) = { KMOD_STR(#n), kmod__test_##n, __LINE__, 0 }; \
     static void kmod__test_##n(void)
 
 #define KASSERT(cond) do { \

@@ -143,6 +143,10 @@ pub mod __private {
         pub name: crate::KStr,
         /// The test.
         pub func: extern "C" fn(),
+        /// Where it is declared (tests run in source order).
+        pub line: u32,
+        /// Zero.
+        pub reserved: u32,
     }
 
     // SAFETY: records are immutable statics whose name points at a string literal.

@@ -238,6 +238,8 @@ macro_rules! ktests {
                 static RECORD: $crate::__private::TestRecord = $crate::__private::TestRecord {
                     name: $crate::KStr::new(stringify!($name)),
                     func: __kmod_test,
+                    line: line!(),
+                    reserved: 0,
                 };
             };
         )*

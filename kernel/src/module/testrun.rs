@@ -11,8 +11,8 @@ use alloc::vec::Vec;
 use klib::ktap::{Ktap, Result as KtapResult};
 use spin::Mutex;
 
-/// Bytes of one record: `{ struct kmod_str name; void (*fn)(void); }`.
-const RECORD: usize = 24;
+/// Bytes of one record: `{ struct kmod_str name; void (*fn)(void); u32 line; u32 0; }`.
+const RECORD: usize = 32;
 /// Longest test name kept.
 const NAME_MAX: usize = 64;
 
@@ -23,6 +23,8 @@ pub struct Case {
     pub name: String,
     /// Its entry point.
     pub func: u64,
+    /// The source line that declares it.
+    pub line: u32,
 }
 
 /// Why a module's tests cannot be run.
@@ -67,7 +69,7 @@ pub fn record_failure(text: String) -> bool {
     }
 }
 
-/// The tests module `name` declares, in source order (by address).
+/// The tests module `name` declares, in source order.
 pub fn cases(name: &str) -> Result<Vec<Case>, TestError> {
     let mods = MODULES.lock();
     let m = mods
@@ -94,7 +96,7 @@ pub fn cases(name: &str) -> Result<Vec<Case>, TestError> {
                 b.copy_from_slice(&rec[i * 8..i * 8 + 8]);
                 u64::from_le_bytes(b)
             };
-            let (ptr, len, func) = (word(0), word(1), word(2));
+            let (ptr, len, func, line) = (word(0), word(1), word(2), word(3) as u32);
             let len = len.min(NAME_MAX as u64);
             if !in_text(func) || !in_module(ptr, len) {
                 return Err(bad());
@@ -107,11 +109,11 @@ pub fn cases(name: &str) -> Result<Vec<Case>, TestError> {
                 "{}",
                 klib::escape::Escaped(&String::from_utf8_lossy(&nb[..len as usize]))
             );
-            out.push(Case { name, func });
+            out.push(Case { name, func, line });
         }
     }
-    // Linkers may reverse the records; the code is in source order.
-    out.sort_by_key(|c| c.func);
+    // Linkers may reorder the records: run them in source order.
+    out.sort_by_key(|c| c.line);
     Ok(out)
 }
 

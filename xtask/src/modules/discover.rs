@@ -11,19 +11,19 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// The project's own example modules: what `cargo xtask build` builds into the image and
-/// what the tests use, by name. Other folders under `modules/` are built only when named.
-pub const EXAMPLES: &[&str] = &[
-    "bigdata",
-    "cmd_demo",
-    "collections",
-    "faulty",
-    "hello",
-    "hello_c",
-    "pair_provider",
-    "pair_user",
-    "panic_init",
-];
+/// The project's own example modules, listed in `modules/EXAMPLES` (one name per line,
+/// `#` comments): what `cargo xtask build` builds into the image and what the tests use,
+/// by name. Other folders under `modules/` are built only when named.
+pub fn examples(root: &Path) -> Result<Vec<String>, String> {
+    let p = root.join("modules/EXAMPLES");
+    let text = fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}
 
 /// The manifest file of a module folder.
 pub const MANIFEST: &str = "kmod.toml";
@@ -100,8 +100,8 @@ pub(super) fn manifest_names(manifest: &str) -> (Option<String>, Option<String>,
 /// The example modules under `root/modules` ([`EXAMPLES`]), sorted by name.
 pub fn discover(root: &Path) -> Result<Vec<ModuleSource>, String> {
     let mut out = Vec::new();
-    for name in EXAMPLES {
-        let dir = root.join("modules").join(name);
+    for name in examples(root)? {
+        let dir = root.join("modules").join(&name);
         let m = discover_dir(&dir, root)?
             .ok_or_else(|| format!("{}: the example module is missing", dir.display()))?;
         out.push(m);
@@ -115,10 +115,11 @@ fn is_workspace_member(dir: &Path, root: &Path) -> bool {
     let (Ok(d), Ok(m)) = (dir.canonicalize(), root.join("modules").canonicalize()) else {
         return false;
     };
+    let examples = examples(root).unwrap_or_default();
     d.parent() == Some(m.as_path())
         && d.file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| EXAMPLES.contains(&n))
+            .is_some_and(|n| examples.iter().any(|e| e == n))
 }
 
 /// The module in folder `dir` (anywhere on disk), or `None` if it holds neither a
