@@ -29,6 +29,13 @@ pub const MAX_MISSING: usize = 64;
 pub const VERSION: u8 = 1;
 /// `Hello` flag: the stream is zlib-wrapped DEFLATE of the file.
 pub const FLAG_DEFLATE: u8 = 1;
+/// `Hello` flag: after `Done`, the kernel reports what `insmod` did in a [`Kind::Result`]
+/// frame, and the host answers it with `Bye` (sequence 1).
+pub const FLAG_RESULT: u8 = 2;
+/// First payload byte of a `Result` frame: the module loaded.
+pub const RESULT_LOADED: u8 = 0;
+/// First payload byte of a `Result` frame: it did not.
+pub const RESULT_FAILED: u8 = 1;
 /// The terminal-invisible marker (an OSC sequence) the kernel prints when it is ready to
 /// receive; it contains none of the bytes YMODEM senders react to.
 pub const READY_MARK: &[u8] = b"\x1b]7701;kx-ready\x07";
@@ -66,6 +73,9 @@ pub enum Kind {
     Done = 0x84,
     /// The kernel gave up; payload: message.
     Fail = 0x85,
+    /// What insmod did with the file (only when the `Hello` had [`FLAG_RESULT`]); payload:
+    /// [`RESULT_LOADED`] or [`RESULT_FAILED`], then the kernel's message (UTF-8).
+    Result = 0x86,
 }
 
 impl Kind {
@@ -83,6 +93,7 @@ impl Kind {
             0x83 => Kind::Nak,
             0x84 => Kind::Done,
             0x85 => Kind::Fail,
+            0x86 => Kind::Result,
             _ => return None,
         })
     }

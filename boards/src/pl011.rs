@@ -146,6 +146,15 @@ impl Pl011 {
         }
     }
 
+    /// Unmasks (true) or masks the receive and receive-timeout interrupts.
+    pub fn set_rx_interrupts(&self, on: bool) {
+        if on {
+            self.regs.IMSC.write(INT::RXIM::SET + INT::RTIM::SET);
+        } else {
+            self.regs.IMSC.set(0);
+        }
+    }
+
     /// Acknowledges the receive interrupts; call before draining the FIFO.
     pub fn ack_rx(&self) {
         self.regs

@@ -1199,3 +1199,62 @@ fn a_second_client_on_the_serial_socket_is_refused_at_once() {
     sock.write_all(b"echo alive\r").unwrap();
     assert!(String::from_utf8_lossy(&read_until(&mut sock, b"\n> ", T)).contains("alive"));
 }
+
+/// `kconsole upload`'s verdict comes from the kernel's checked `Result` frame, never from
+/// console text: with faults on the kernel → host direction only, every run either loads
+/// the module and says so, or says it failed and the module is not loaded. Checked against
+/// the kernel's own `lsmod` after each run, with the line clean.
+#[test]
+fn the_console_verdict_matches_the_kernel_with_a_noisy_return_line() {
+    let mut g = boot("verdict");
+    // Host -> kernel stays clean; only what the kernel sends is damaged.
+    g.g.set_outbound_filter(None);
+    let path = workspace_root().join("target/modules/hello_c.ko");
+    let data = std::fs::read(&path).unwrap();
+    let (mut loaded_runs, mut failed_runs) = (0, 0);
+    for (i, corrupt) in [30u32, 60, 100, 30, 60, 100].into_iter().enumerate() {
+        g.set_faults(Some(Faults {
+            corrupt,
+            drop: corrupt / 2,
+            dup: corrupt / 3,
+            delay: 0,
+            delay_ms: 0,
+        }));
+        let abort = AtomicBool::new(false);
+        let opts = kx::Options {
+            compress: i % 2 == 0,
+            ..kx::Options::default()
+        };
+        let r = kx::insmod(&mut g, "hello_c", &data, &[], &opts, &abort, &mut |_, _| {});
+        g.set_faults(None);
+        // Let the kernel finish whatever it was doing, then ask it plainly.
+        std::thread::sleep(Duration::from_millis(1500));
+        g.send_raw(b"\x15\r");
+        g.expect("\n> ", T);
+        let truth = g.cmd("lsmod").contains("hello_c");
+        match &r {
+            Ok(_) => assert!(
+                truth,
+                "run {i}: the console said loaded, the kernel says no"
+            ),
+            Err(e) => assert!(
+                !truth,
+                "run {i}: the console said {e}, but the module is loaded"
+            ),
+        }
+        if truth {
+            loaded_runs += 1;
+            g.cmd("rmmod hello_c");
+        } else {
+            failed_runs += 1;
+        }
+        eprintln!(
+            "run {i}: {}",
+            match &r {
+                Ok(_) => "loaded".to_string(),
+                Err(e) => e.to_string(),
+            }
+        );
+    }
+    assert!(loaded_runs > 0, "no run got through ({failed_runs} failed)");
+}

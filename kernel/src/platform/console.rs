@@ -166,8 +166,51 @@ fn push(b: u8) {
     RX_TOTAL.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Polled receive: while set, the UART's receive interrupts are masked and readers drain
+/// the FIFO themselves. A transfer takes bytes as fast as the line delivers them this way,
+/// without an interrupt (and an exception entry and exit) per byte.
+static POLLED: AtomicBool = AtomicBool::new(false);
+
+/// Switches polled receive on or off (see [`POLLED`]); returns the previous mode. Every
+/// byte still goes through the ring, so nothing is lost across a switch and Ctrl-C is
+/// still seen.
+pub fn set_polled(on: bool) -> bool {
+    let was = POLLED.swap(on, Ordering::AcqRel);
+    arch::cpu::without_irqs(|| {
+        if let Some(u) = UART.lock().as_ref() {
+            u.set_rx_interrupts(!on);
+            if !on {
+                // Bytes that arrived while polling without being read.
+                while let Some(b) = u.get() {
+                    push(b);
+                }
+            }
+        }
+    });
+    was
+}
+
+/// In polled mode: moves what the FIFO holds into the ring.
+fn poll_fifo() {
+    if !POLLED.load(Ordering::Relaxed) {
+        return;
+    }
+    arch::cpu::without_irqs(|| {
+        if let Some(guard) = UART.try_lock() {
+            if let Some(u) = guard.as_ref() {
+                while let Some(b) = u.get() {
+                    push(b);
+                }
+            }
+        }
+    });
+}
+
 /// Takes one received byte, if any.
 pub fn try_getc() -> Option<u8> {
+    if RX_TAIL.load(Ordering::Relaxed) == RX_HEAD.load(Ordering::Acquire) {
+        poll_fifo();
+    }
     let tail = RX_TAIL.load(Ordering::Relaxed);
     if tail == RX_HEAD.load(Ordering::Acquire) {
         return None;
@@ -182,6 +225,10 @@ pub fn getc() -> u8 {
     loop {
         if let Some(b) = try_getc() {
             return b;
+        }
+        if POLLED.load(Ordering::Relaxed) {
+            core::hint::spin_loop();
+            continue;
         }
         // Mask IRQs while checking, so an interrupt between the check and `wfi` still wakes
         // us: `wfi` wakes on a pending interrupt even when it is masked.
@@ -203,6 +250,10 @@ pub fn getc_timeout(timeout_us: u64) -> Option<u8> {
         }
         if boards::timer::uptime_us() >= deadline {
             return None;
+        }
+        if POLLED.load(Ordering::Relaxed) {
+            core::hint::spin_loop();
+            continue;
         }
         let was = arch::cpu::irq_disable();
         if RX_HEAD.load(Ordering::Acquire) == RX_TAIL.load(Ordering::Relaxed) {

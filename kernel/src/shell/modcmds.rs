@@ -108,26 +108,35 @@ fn insmod(args: &[&str]) -> Result<(), String> {
         Some((&s, rest)) if !s.contains('=') => (Some(s), rest),
         _ => (None, args),
     };
+    // Whether the sender asked for the result in a checked frame (kx/1 with FLAG_RESULT).
+    let mut want_result = false;
     let bytes: Vec<u8> = match source {
-        None => upload(None)?,
+        None => upload(None, &mut want_result)?,
         Some(source) => {
             if let Some(path) = source.strip_prefix("host:") {
                 read_host(path)?
             } else if let Some(b) = crate::platform::builtin_modules::find(source) {
                 b.to_vec()
             } else {
-                upload(Some(source))?
+                upload(Some(source), &mut want_result)?
             }
         }
     };
-    let loaded = crate::module::insmod(&bytes, params, timeout).map_err(|e| e.to_string())?;
+    let r = crate::module::insmod(&bytes, params, timeout);
+    if want_result {
+        match &r {
+            Ok(l) => crate::transfer::kx::send_result(true, &l.to_string()),
+            Err(e) => crate::transfer::kx::send_result(false, &e.to_string()),
+        }
+    }
+    let loaded = r.map_err(|e| e.to_string())?;
     println!("{loaded}");
     Ok(())
 }
 
 /// Receives a module over the serial line: from any sender (`name` is `None`), or by
 /// asking the host console for `name`.ko.
-fn upload(name: Option<&str>) -> Result<Vec<u8>, String> {
+fn upload(name: Option<&str>, want_result: &mut bool) -> Result<Vec<u8>, String> {
     use crate::transfer;
     let opts = transfer::Options {
         wait_us: if name.is_some() {
@@ -163,6 +172,7 @@ fn upload(name: Option<&str>) -> Result<Vec<u8>, String> {
                 r.elapsed_us,
                 r.retries
             );
+            *want_result = r.want_result;
             Ok(r.data)
         }
         Err(transfer::Error::NoSender) if name.is_some() => {

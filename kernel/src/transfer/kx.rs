@@ -209,7 +209,47 @@ pub fn receive(
         wire_bytes: wire,
         elapsed_us,
         retries,
+        want_result: hello.flags & frame::FLAG_RESULT != 0,
     })
+}
+
+/// Tries to send the result frame this many times.
+const RESULT_TRIES: u32 = 5;
+/// Wait for the host's `Bye` after each.
+const RESULT_WAIT_US: u64 = 300_000;
+
+/// Reports what insmod did in a checked `Result` frame, repeated until the host answers
+/// with `Bye` (sequence 1) or [`RESULT_TRIES`] passed: the host's verdict rests on this
+/// frame, not on console text, which carries no checksum.
+pub fn send_result(loaded: bool, message: &str) {
+    let mut payload = alloc::vec::Vec::with_capacity(256);
+    payload.push(if loaded {
+        frame::RESULT_LOADED
+    } else {
+        frame::RESULT_FAILED
+    });
+    // One frame: the kernel's frames carry at most 256 payload bytes.
+    let mut cut = message.len().min(255);
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    payload.extend_from_slice(&message.as_bytes()[..cut]);
+    let mut dec = alloc::boxed::Box::new(Decoder::new());
+    for _ in 0..RESULT_TRIES {
+        send_frame(Kind::Result, 0, &payload);
+        let deadline = now() + RESULT_WAIT_US;
+        while now() < deadline {
+            let Some(b) = console::getc_timeout(deadline.saturating_sub(now())) else {
+                break;
+            };
+            dec.push(b);
+            while let Some((kind, seq, _)) = dec.poll() {
+                if (kind == Kind::Bye && seq == 1) || kind == Kind::Abort {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 fn verify(hello: &Hello, compressed: bool, stream: Vec<u8>) -> Result<Vec<u8>, Error> {

@@ -9,7 +9,7 @@
 //! runs; the caller reports the result.
 
 pub use kabi::kx as frame;
-mod kx;
+pub mod kx;
 mod ymodem;
 
 use crate::platform::console;
@@ -59,6 +59,8 @@ pub struct Received {
     pub elapsed_us: u64,
     /// Blocks or frames that were damaged or repeated and asked for again.
     pub retries: u32,
+    /// The sender wants insmod's result in a checked frame ([`kx::send_result`]).
+    pub want_result: bool,
 }
 
 /// Why nothing was received.
@@ -210,6 +212,7 @@ pub fn cancel_sender() {
 
 /// Waits for a sender and receives one file.
 pub fn receive(opts: &Options) -> Result<Received, Error> {
+    let was = console::set_polled(true);
     let r = receive_inner(opts);
     match &r {
         // The user or a sender cancelled while a YMODEM sender may be running: stop it.
@@ -220,6 +223,7 @@ pub fn receive(opts: &Options) -> Result<Received, Error> {
             drain(150_000, 10_000_000);
         }
     }
+    console::set_polled(was);
     r
 }
 
@@ -322,6 +326,13 @@ pub fn rxbench(args: &[&str]) -> Result<(), String> {
         _ => return Err("usage: rxbench [BYTES]".into()),
     };
     let (_, drops0) = console::rx_stats();
+    let was = console::set_polled(true);
+    let r = rxbench_polled(want, drops0);
+    console::set_polled(was);
+    r
+}
+
+fn rxbench_polled(want: u64, drops0: u64) -> Result<(), String> {
     crate::println!("rxbench: ready for {want} bytes");
     let Some(_) = console::getc_timeout(30_000_000) else {
         return Err("no data within 30 s".into());

@@ -135,6 +135,7 @@ pub fn receive(block: &mut BlockBuf, opts: &Options, t0: u64) -> Result<Received
                     wire_bytes: wire,
                     elapsed_us: now().saturating_sub(t0),
                     retries,
+                    want_result: false,
                 }),
                 None => Err(Error::Empty),
             };

@@ -29,6 +29,8 @@ pub enum UploadError {
     TooBig(usize),
     /// The kernel printed an error instead of loading the module.
     Insmod(String),
+    /// The file arrived, but no checked result of the insmod came back in time.
+    NoResult,
 }
 
 impl std::fmt::Display for UploadError {
@@ -43,6 +45,9 @@ impl std::fmt::Display for UploadError {
             UploadError::Aborted => f.write_str("aborted"),
             UploadError::TooBig(n) => write!(f, "{n} bytes is too big for kx/1"),
             UploadError::Insmod(m) => f.write_str(m),
+            UploadError::NoResult => f.write_str(
+                "the module arrived intact, but the kernel's result of insmod never came back (see the console for what happened)",
+            ),
         }
     }
 }
@@ -62,6 +67,8 @@ pub struct Options {
     pub compress: bool,
     /// How long to wait for the kernel to accept.
     pub hello_timeout: Duration,
+    /// Ask the kernel for insmod's result in a checked frame ([`Stats::result`]).
+    pub want_result: bool,
 }
 
 impl Default for Options {
@@ -69,6 +76,7 @@ impl Default for Options {
         Options {
             compress: true,
             hello_timeout: Duration::from_secs(5),
+            want_result: false,
         }
     }
 }
@@ -88,6 +96,9 @@ pub struct Stats {
     pub elapsed: Duration,
     /// Bytes received after the verdict frame (the kernel's text output).
     pub leftover: Vec<u8>,
+    /// What insmod did, from the kernel's checked `Result` frame (with
+    /// [`Options::want_result`]): loaded or not, and the kernel's message.
+    pub result: Option<(bool, String)>,
 }
 
 fn frame_bytes(kind: Kind, seq: u32, payload: &[u8]) -> Vec<u8> {
@@ -125,6 +136,10 @@ pub fn send(
         version: frame::VERSION,
         flags: if opts.compress {
             frame::FLAG_DEFLATE
+        } else {
+            0
+        } | if opts.want_result {
+            frame::FLAG_RESULT
         } else {
             0
         },
@@ -187,6 +202,14 @@ pub fn send(
         }
     }
     if window == 0 {
+        // Say so, so the kernel stops waiting too (sent a few times: the line may be bad).
+        for _ in 0..3 {
+            w.send(&frame_bytes(
+                Kind::Abort,
+                0,
+                b"the host gave up: no answer to Hello",
+            ))?;
+        }
         return Err(UploadError::NoAnswer);
     }
 
@@ -264,6 +287,12 @@ pub fn send(
                         stats.leftover = rxbuf[i + 1..].to_vec();
                         if kind == Kind::Done {
                             progress(total, total);
+                            if opts.want_result {
+                                let leftover = std::mem::take(&mut stats.leftover);
+                                let (r, text) = wait_result(w, leftover)?;
+                                stats.result = Some(r);
+                                stats.leftover = text;
+                            }
                             return Ok(stats);
                         }
                         return Err(UploadError::Kernel(
@@ -293,6 +322,42 @@ pub fn send(
             }
             last_progress = Instant::now();
         }
+    }
+}
+
+/// How long the kernel's insmod may take after the file arrived (its init has a deadline
+/// of its own, 10 s by default).
+const RESULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// After `Done`: waits for the kernel's `Result` frame (CRC-checked), answers it with
+/// `Bye` (sequence 1), and returns it with the text that arrived meanwhile (frames taken
+/// out).
+fn wait_result(w: &mut dyn Wire, first: Vec<u8>) -> Result<((bool, String), Vec<u8>), UploadError> {
+    let mut dec = Box::new(Decoder::new());
+    let mut text = Vec::new();
+    let mut pending = first;
+    let deadline = Instant::now() + RESULT_TIMEOUT;
+    loop {
+        for &b in &pending {
+            let idle = dec.is_idle();
+            dec.push(b);
+            if idle && dec.is_idle() {
+                text.push(b);
+            }
+            while let Some((kind, _, payload)) = dec.poll() {
+                if kind == Kind::Result {
+                    let loaded = payload.first() == Some(&frame::RESULT_LOADED);
+                    let msg = String::from_utf8_lossy(payload.get(1..).unwrap_or(&[])).into_owned();
+                    w.send(&frame_bytes(Kind::Bye, 1, &[]))?;
+                    return Ok(((loaded, msg), text));
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(UploadError::NoResult);
+        }
+        pending.clear();
+        w.recv(&mut pending, Duration::from_millis(50))?;
     }
 }
 
@@ -349,16 +414,19 @@ pub fn insmod(
     line.push('\r');
     w.send(line.as_bytes())?;
     wait_for(w, &mut acc, frame::READY_MARK, Duration::from_secs(10))?;
-    let stats = send(w, name, data, opts, abort, progress)?;
-    let mut acc = stats.leftover.clone();
-    let text = wait_for(w, &mut acc, b"\n> ", Duration::from_secs(60))?;
-    let text = String::from_utf8_lossy(&text)
+    // The verdict comes from the kernel's checked Result frame, never from console text
+    // (which carries no checksum).
+    let opts = Options {
+        want_result: true,
+        ..opts.clone()
+    };
+    let stats = send(w, name, data, &opts, abort, progress)?;
+    let text = String::from_utf8_lossy(&stats.leftover)
         .replace('\r', "")
-        .trim_end_matches("> ")
         .to_string();
-    if text.contains(" loaded at 0x") {
-        Ok(Outcome { stats, text })
-    } else {
-        Err(UploadError::Insmod(text.trim().to_string()))
+    match &stats.result {
+        Some((true, _)) => Ok(Outcome { stats, text }),
+        Some((false, msg)) => Err(UploadError::Insmod(msg.clone())),
+        None => Err(UploadError::NoResult),
     }
 }

@@ -87,6 +87,9 @@ fn upload(
     match r {
         Ok(o) => {
             print!("{}", o.text);
+            if let Some((_, msg)) = &o.stats.result {
+                println!("{msg}");
+            }
             eprintln!(
                 "{name}: {} bytes ({} on the wire) in {:.2} s",
                 o.stats.size,
