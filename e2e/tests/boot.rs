@@ -90,3 +90,61 @@ fn bootargs_come_from_the_device_tree_without_warnings() {
     assert!(!g.output().contains("warning"), "{}", g.output());
     assert!(cmd(&mut g, "version").contains("linux,dummy-virt"));
 }
+
+/// The README's boot-by-hand command, exactly as written there, boots to the prompt and
+/// powers off (it once lacked `-nic none` and failed on `efi-virtio.rom`).
+#[test]
+fn the_readmes_boot_by_hand_command_works() {
+    use std::io::{Read, Write};
+    let root = qemu_harness::workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("qemu-system-aarch64 "))
+        .expect("a qemu command line in the README");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut cmd = std::process::Command::new(words[0]);
+    cmd.args(&words[1..])
+        .current_dir(&root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    qemu_harness::die_with_parent(&mut cmd);
+    let mut child = cmd.spawn().expect("qemu-system-aarch64");
+    let mut out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + e2e::T;
+    while !String::from_utf8_lossy(&seen).contains("\n> ") {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("no prompt from `{line}`:\n{}\n{err}", String::from_utf8_lossy(&seen));
+        }
+        if let Ok(b) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            seen.extend(b);
+        }
+    }
+    child.stdin.as_mut().unwrap().write_all(b"poweroff\r").unwrap();
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > e2e::T {
+            let _ = child.kill();
+            panic!("poweroff did not end QEMU");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}

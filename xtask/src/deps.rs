@@ -203,3 +203,53 @@ mod tests {
         assert!(ensure(&["no-such-program"]).is_err());
     }
 }
+
+#[cfg(test)]
+mod front_door {
+    use super::PACKAGES;
+
+    fn has(program: &str) -> bool {
+        PACKAGES.iter().any(|p| p.program == program)
+    }
+
+    /// Every outside program the tests and benches run is in the one list, so `cargo xtask
+    /// test` installs it on a fresh machine (lrzsz was missing once, and CI hid it).
+    #[test]
+    fn every_tool_the_tests_run_is_in_the_list() {
+        for p in [
+            "qemu-system-aarch64",
+            "sb",
+            "aarch64-linux-gnu-gcc",
+            "aarch64-linux-gnu-ld",
+            "ld.lld",
+            "clang",
+            "llvm-addr2line",
+            "gdb-multiarch",
+            "/usr/lib/u-boot/qemu_arm64/u-boot.bin",
+        ] {
+            assert!(has(p), "{p} is not in xtask's package list");
+        }
+        let root = crate::root();
+        for f in ["e2e/tests/serial.rs", "xtask/src/serial_bench.rs"] {
+            let text = std::fs::read_to_string(root.join(f)).unwrap();
+            if text.contains("\"sb\"") || text.contains("\"sx\"") {
+                assert!(has("sb"), "{f} runs lrzsz");
+            }
+        }
+    }
+
+    /// CI runs the front door and nothing else: no set-up of its own that a user's fresh
+    /// machine would lack, and no killing of other people's QEMUs.
+    #[test]
+    fn ci_only_calls_cargo_xtask_test() {
+        let ci = std::fs::read_to_string(crate::root().join(".ci/run")).unwrap();
+        let commands: Vec<&str> = ci
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        assert!(!ci.contains("pkill") && !ci.contains("killall"), "{ci}");
+        assert!(!ci.contains("apt-get"), "the package list lives in xtask: {ci}");
+        assert_eq!(commands.last(), Some(&"exec cargo xtask test"), "{ci}");
+    }
+}
