@@ -128,13 +128,21 @@ fn the_readmes_boot_by_hand_command_works() {
             let _ = child.kill();
             let mut err = String::new();
             let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-            panic!("no prompt from `{line}`:\n{}\n{err}", String::from_utf8_lossy(&seen));
+            panic!(
+                "no prompt from `{line}`:\n{}\n{err}",
+                String::from_utf8_lossy(&seen)
+            );
         }
         if let Ok(b) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
             seen.extend(b);
         }
     }
-    child.stdin.as_mut().unwrap().write_all(b"poweroff\r").unwrap();
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"poweroff\r")
+        .unwrap();
     let t0 = std::time::Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {

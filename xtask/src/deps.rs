@@ -249,7 +249,10 @@ mod front_door {
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .collect();
         assert!(!ci.contains("pkill") && !ci.contains("killall"), "{ci}");
-        assert!(!ci.contains("apt-get"), "the package list lives in xtask: {ci}");
+        assert!(
+            !ci.contains("apt-get"),
+            "the package list lives in xtask: {ci}"
+        );
         assert_eq!(commands.last(), Some(&"exec cargo xtask test"), "{ci}");
     }
 }
