@@ -9,6 +9,7 @@
 
 use crate::fault::recovery::{self, Abandoned};
 use crate::println;
+use alloc::string::ToString;
 use klib::ktap::{Ktap, Result as KtapResult};
 
 /// What a test expects to happen.
@@ -296,8 +297,7 @@ pub fn run_module_plan(plan: &str) -> ! {
         let label = f.rsplit('/').next().unwrap_or(f);
         let label = label.strip_suffix(".ko").unwrap_or(label);
         let loaded = crate::shell::read_host(f)
-            .map_err(|e| alloc::format!("{e}"))
-            .and_then(|b| crate::module::insmod(&b, &[], None).map_err(|e| alloc::format!("{e}")));
+            .and_then(|b| crate::module::insmod(&b, &[], None).map_err(|e| e.to_string()));
         let (name, result) = match loaded {
             Err(e) => {
                 let _ = k.diag(format_args!("{label}: {e}"));
