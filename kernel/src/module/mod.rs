@@ -223,6 +223,8 @@ pub fn call_contained(
     MODULE_PANIC.store(false, Ordering::Relaxed);
     let depth = CALL_DEPTH.load(Ordering::Relaxed);
     let r = recovery::run_module(ticks, f);
+    // What the module printed may not end its line; the kernel's next words start one.
+    crate::platform::console::fresh_line();
     // Calls abandoned inside never counted themselves out.
     CALL_DEPTH.store(depth, Ordering::Relaxed);
     if r.is_err() {

@@ -37,10 +37,24 @@ pub fn set_muted(muted: bool) {
     MUTED.store(muted, Ordering::Relaxed);
 }
 
+/// Whether the last byte written was a line break (or nothing was written yet).
+static AT_LINE_START: AtomicBool = AtomicBool::new(true);
+
+/// Starts a new line unless the output already is at the start of one (module output that
+/// does not end with a line break must not swallow the next prompt).
+pub fn fresh_line() {
+    if !AT_LINE_START.load(Ordering::Relaxed) {
+        write_bytes(b"\n");
+    }
+}
+
 /// Writes raw bytes, translating `\n` to `\r\n`.
 pub fn write_bytes(bytes: &[u8]) {
     if MUTED.load(Ordering::Relaxed) {
         return;
+    }
+    if let Some(&last) = bytes.last() {
+        AT_LINE_START.store(last == b'\n', Ordering::Relaxed);
     }
     arch::cpu::without_irqs(|| {
         let guard = UART.lock();

@@ -82,6 +82,7 @@ pub fn run() -> ! {
         let b = crate::platform::console::getc();
         if let Event::Line(line) = ed.feed(b, &mut crate::platform::console::Writer) {
             dispatch(&line);
+            crate::platform::console::fresh_line();
             print!("{PROMPT}");
         }
     }
