@@ -634,6 +634,21 @@ mod tests {
         assert!(discover_dir(&empty, &root).unwrap().is_none());
     }
 
+    /// A user's own folders under modules/ are not part of the default build.
+    #[test]
+    fn the_default_build_is_the_listed_examples_only() {
+        let root = scratch("root");
+        for d in ["modules/ex", "modules/mine", "modules/theirs"] {
+            fs::create_dir_all(root.join(d)).unwrap();
+            fs::write(root.join(d).join("m.c"), "int x;").unwrap();
+        }
+        fs::write(root.join("modules/EXAMPLES"), "# examples\nex\n").unwrap();
+        let names: Vec<String> = discover(&root).unwrap().into_iter().map(|m| m.name).collect();
+        assert_eq!(names, ["ex"]);
+        fs::write(root.join("modules/EXAMPLES"), "ex\ngone\n").unwrap();
+        assert!(discover(&root).unwrap_err().contains("gone"));
+    }
+
     #[test]
     fn manifest_names_and_discovery() {
         let m = "[package]\nname = \"kmod-hello\" # c\n\n[lib]\nname = \"hello\"\ncrate-type = [\"staticlib\"]\n[dependencies]\nname = \"x\"\n";
