@@ -2,7 +2,7 @@
 //! kernel first and points `KERNEL_ELF` at it).
 #![forbid(unsafe_code)]
 
-use qemu_harness::{kernel_elf, Guest, Qemu};
+use qemu_harness::{Guest, Qemu};
 use std::time::Duration;
 
 /// Generous timeout for one interaction (TCG on a loaded 2-core machine).
@@ -10,7 +10,7 @@ pub const T: Duration = Duration::from_secs(20);
 
 /// A default guest.
 pub fn qemu() -> Qemu {
-    let k = kernel_elf();
+    let k = qemu_harness::boot_image();
     assert!(
         k.exists(),
         "{} is missing: run `cargo xtask build` (or `cargo xtask test`)",

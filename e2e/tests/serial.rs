@@ -9,7 +9,7 @@ use kconsole::frame::{CRC32, READY_MARK};
 use kconsole::kx;
 use kconsole::Wire;
 use qemu_harness::socket::{self, Process};
-use qemu_harness::{kernel_elf, workspace_root, Qemu, SocketGuest};
+use qemu_harness::{workspace_root, Qemu, SocketGuest};
 use std::io::{Read, Write};
 use std::ops::Not;
 use std::os::unix::net::UnixStream;
@@ -95,7 +95,7 @@ struct Guest {
 /// Starts QEMU with its serial port on a unix socket and connects to it (no reader: the
 /// caller owns the line).
 fn spawn_vm(tag: &str, append: Option<&str>) -> (Process, UnixStream) {
-    let k = kernel_elf();
+    let k = qemu_harness::boot_image();
     assert!(k.exists(), "{} missing: cargo xtask build", k.display());
     let mut q = Qemu::new(k);
     q.append = append.map(str::to_string);
@@ -122,7 +122,7 @@ fn fault_filter(
 
 /// Boots with a kernel command line.
 fn boot_append(tag: &str, append: Option<&str>) -> Guest {
-    let k = kernel_elf();
+    let k = qemu_harness::boot_image();
     assert!(k.exists(), "{} missing: cargo xtask build", k.display());
     let mut q = Qemu::new(k);
     q.append = append.map(str::to_string);

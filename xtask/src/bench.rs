@@ -97,7 +97,7 @@ fn time_to(q: &Qemu, marker: &str, poke: Option<(&str, &[u8])>) -> Result<f64, S
 fn boot_bench(boots: usize) -> Result<(), String> {
     let dir = crate::root().join("target/bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let kernel = crate::kernel_elf();
+    let kernel = crate::boot_image();
     let floor = floor_guest(&dir)?;
     let have_uboot = Path::new(UBOOT).exists();
     let (mut ours, mut floor_t, mut uboot) = (Vec::new(), Vec::new(), Vec::new());
@@ -146,7 +146,7 @@ fn kallsyms_bench() -> Result<(), String> {
     for line in stats.to_string().lines() {
         println!("  {line}");
     }
-    let mut q = Qemu::new(crate::kernel_elf());
+    let mut q = Qemu::new(crate::boot_image());
     q.semihosting = false;
     let mut g = q.spawn().map_err(|e| e.to_string())?;
     g.expect("\n> ", Duration::from_secs(30))

@@ -150,6 +150,11 @@ pub fn root() -> PathBuf {
 }
 
 /// The bootable image.
+pub fn boot_image() -> PathBuf {
+    root().join("target/kernel.img")
+}
+
+/// The kernel ELF with symbols and DWARF (for gdb and the tools).
 pub fn kernel_elf() -> PathBuf {
     root().join("target/kernel.elf")
 }

@@ -54,7 +54,7 @@ pub fn build_c(dir: &Path, name: &str, src: &str, abi: &str) -> Result<PathBuf, 
 }
 
 fn boot() -> Result<Guest, String> {
-    let mut g = Qemu::new(crate::kernel_elf())
+    let mut g = Qemu::new(crate::boot_image())
         .spawn()
         .map_err(|e| e.to_string())?;
     g.expect("\n> ", T).map_err(|e| e.to_string())?;

@@ -22,8 +22,8 @@ pub fn qemu_from(opts: &QemuOpts, kernel: PathBuf) -> Qemu {
 
 pub fn cmd_run(opts: QemuOpts) -> Result<(), String> {
     crate::deps::ensure_qemu()?;
-    let k = crate::image::build()?;
-    let mut q = qemu_from(&opts, k);
+    crate::image::build()?;
+    let mut q = qemu_from(&opts, crate::boot_image());
     // QEMU's serial port on a unix socket, bridged to this terminal by the host console
     // (kconsole), which also answers `insmod NAME` from target/modules.
     let sock = root().join("target/console.sock");

@@ -161,7 +161,7 @@ pub fn run() -> Result<(), String> {
     let data = std::fs::read(&module).map_err(|e| e.to_string())?;
     let size = data.len();
     let mut rows: Vec<(String, f64, String)> = Vec::new();
-    let kernel = crate::kernel_elf();
+    let kernel = crate::boot_image();
     // (f) the floor, measured first in the same run.
     let floor = floor_kbps(1 << 20)?;
     rows.push((

@@ -62,7 +62,7 @@ pub fn run() -> Result<(), String> {
     let elf = std::fs::read(crate::kernel_elf()).map_err(|e| e.to_string())?;
     let abi = crate::modules::read_kernel_abi(&elf)?.abi_string();
     let big = big_signed_module(&dir, &abi)?;
-    let mut g: Guest = Qemu::new(crate::kernel_elf())
+    let mut g: Guest = Qemu::new(crate::boot_image())
         .spawn()
         .map_err(|e| e.to_string())?;
     g.expect("\n> ", T).map_err(|e| e.to_string())?;

@@ -137,7 +137,7 @@ pub fn cmd_test(no_fuzz: bool, fuzz_seconds: u32) -> Result<Tally, String> {
             return Ok(total);
         }
     };
-    total.add(run_ktests(&kernel));
+    total.add(run_ktests(&crate::boot_image()));
     println!("==> formatting and clippy (warnings are errors)");
     match crate::lint::lint() {
         Ok(()) => total.passed += 1,

@@ -3,7 +3,7 @@
 //! containment with a deadline, unloads it and exits QEMU with the result. The KTAP goes
 //! to stdout; the exit status is 0 only when every test passed.
 
-use crate::{image, kernel_elf, root};
+use crate::{image, root};
 use qemu_harness::Qemu;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,7 +17,7 @@ pub fn run(dirs: &[PathBuf], timeout_ms: u64) -> Result<bool, String> {
     let plan = dir.join(format!("plan-{}", std::process::id()));
     let list: String = kos.iter().map(|p| format!("{}\n", p.display())).collect();
     std::fs::write(&plan, list).map_err(|e| format!("{}: {e}", plan.display()))?;
-    let mut q = Qemu::new(kernel_elf());
+    let mut q = Qemu::new(crate::boot_image());
     q.append = Some(format!(
         "kunit={} module.timeout={timeout_ms}",
         plan.display()

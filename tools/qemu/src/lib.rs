@@ -380,11 +380,25 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// The kernel image: `$KERNEL_ELF` or `target/kernel.elf`.
+/// The kernel ELF with its symbols and DWARF: `$KERNEL_ELF` or `target/kernel.elf` (what
+/// tests read symbols and lines from).
 pub fn kernel_elf() -> PathBuf {
     std::env::var_os("KERNEL_ELF")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target/kernel.elf"))
+}
+
+/// The image QEMU boots: the `.img` beside [`kernel_elf`] (the same loadable bytes without
+/// the ELF symbol table, which QEMU would otherwise spend about 10 ms loading), or the ELF
+/// itself when there is none.
+pub fn boot_image() -> PathBuf {
+    let elf = kernel_elf();
+    let img = elf.with_extension("img");
+    if img.exists() {
+        img
+    } else {
+        elf
+    }
 }
 
 /// Lists other running `qemu-system-*` processes (benchmarks refuse to run beside them).

@@ -643,7 +643,11 @@ mod tests {
             fs::write(root.join(d).join("m.c"), "int x;").unwrap();
         }
         fs::write(root.join("modules/EXAMPLES"), "# examples\nex\n").unwrap();
-        let names: Vec<String> = discover(&root).unwrap().into_iter().map(|m| m.name).collect();
+        let names: Vec<String> = discover(&root)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
         assert_eq!(names, ["ex"]);
         fs::write(root.join("modules/EXAMPLES"), "ex\ngone\n").unwrap();
         assert!(discover(&root).unwrap_err().contains("gone"));
