@@ -18,6 +18,7 @@
 pub mod area;
 pub mod error;
 pub mod heap;
+pub mod lineinfo;
 pub mod load;
 pub mod params;
 pub mod signing;
@@ -69,6 +70,8 @@ pub struct Module {
     pub signature: signing::Verdict,
     /// Heap blocks it allocated through the kernel API.
     pub heap: heap::Heap,
+    /// Its line table and build ID (`.modlines`, `.note.gnu.build-id`).
+    pub lines: lineinfo::LineInfo,
 }
 
 impl Module {
@@ -316,6 +319,7 @@ pub fn modinfo(name: &str) -> Result<(), UnloadError> {
         m.heap.bytes(),
         m.heap.blocks()
     );
+    println!("{}", m.lines);
     match &m.signature {
         signing::Verdict::Signed { key, signer } => {
             println!("sig_id: ed25519  sig_key: {key}  signer: {signer}")

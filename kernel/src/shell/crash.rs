@@ -205,7 +205,14 @@ fn ksym(args: &[&str]) -> Result<(), String> {
         if let Some(addr) = parse_addr(a) {
             let mut out = String::new();
             match oops::Symbolizer::symbolize(&syms, addr, addr, &mut out) {
-                Ok(true) => println!("{addr:#018x} {out}"),
+                Ok(true) => {
+                    println!("{addr:#018x} {out}");
+                    let mut inl = String::new();
+                    let _ = oops::Symbolizer::write_inlined(&syms, addr, &mut inl);
+                    for l in inl.lines() {
+                        println!("{l}");
+                    }
+                }
                 _ => println!("{addr:#018x} ?"),
             }
         } else {

@@ -20,7 +20,7 @@ SECTIONS
   .modexports 0 : { KEEP(*(.modexports)) }
   /DISCARD/ : {
     *(.eh_frame) *(.eh_frame_hdr) *(.note .note.*) *(.comment)
-    *(.debug*) *(.llvmbc) *(.llvmcmd)
+    *(.llvmbc) *(.llvmcmd)
   }
 }
 ";
@@ -91,5 +91,5 @@ pub(super) fn link_module(
         .arg(&localized)
         .arg(&tmp);
     run_tool(&mut rename).map_err(|e| format!("module {name}: objcopy failed: {e}"))?;
-    fs::rename(&tmp, out).map_err(|e| format!("rename {} -> {}: {e}", tmp.display(), out.display()))
+    super::lineinfo::finish(name, work, &tmp, out)
 }
