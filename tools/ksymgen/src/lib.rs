@@ -472,9 +472,16 @@ fn add_debug_info(
         }
     });
 
-    let mut units = dwarf.units();
-    while let Some(header) = units.next()? {
-        let unit = dwarf.unit(header)?;
+    let mut all = Vec::new();
+    let mut headers = dwarf.units();
+    while let Some(header) = headers.next()? {
+        all.push(dwarf.unit(header)?);
+    }
+    let units = Units {
+        dwarf: &dwarf,
+        all: &all,
+    };
+    for unit in &all {
         let comp_dir: PathBuf = unit
             .comp_dir
             .map(|d| PathBuf::from(d.to_string_lossy().into_owned()))
@@ -484,7 +491,7 @@ fn add_debug_info(
             .clone()
             .unwrap_or_else(|| comp_dir.clone());
         if let Some(cb) = inl.as_mut() {
-            add_unit_inlines(&dwarf, &unit, &comp_dir, &root, &in_text, cb)?;
+            add_unit_inlines(&units, unit, &comp_dir, &root, &in_text, cb)?;
         }
         let Some(program) = unit.line_program.clone() else {
             continue;
@@ -498,7 +505,7 @@ fn add_debug_info(
                     if in_text(start) {
                         for &(addr, fi, line) in &seq {
                             let name = names.entry(fi).or_insert_with(|| {
-                                let p = file_path(&dwarf, &unit, header, fi, &comp_dir)
+                                let p = file_path(&dwarf, unit, header, fi, &comp_dir)
                                     .unwrap_or_else(|| "??".into());
                                 shorten_path(&p, &root)
                             });
@@ -520,15 +527,39 @@ fn add_debug_info(
     Ok(())
 }
 
+/// Every unit of a DWARF file, for references across units.
+struct Units<'a, 'd> {
+    dwarf: &'a gimli::Dwarf<Slice<'d>>,
+    all: &'a [gimli::Unit<Slice<'d>>],
+}
+
+impl<'a, 'd> Units<'a, 'd> {
+    /// The unit holding `off` and the offset inside it.
+    fn resolve(
+        &self,
+        off: gimli::DebugInfoOffset,
+    ) -> Option<(&'a gimli::Unit<Slice<'d>>, gimli::UnitOffset)> {
+        let i = self.all.partition_point(|u| {
+            u.header
+                .offset()
+                .as_debug_info_offset()
+                .is_some_and(|o| o <= off)
+        });
+        let u = self.all.get(i.checked_sub(1)?)?;
+        Some((u, off.to_unit_offset(&u.header)?))
+    }
+}
+
 /// The name `llvm-addr2line -f -C` prints for a subprogram DIE: its linkage name,
 /// demangled (Rust without the hash), else its plain name, following
-/// `DW_AT_abstract_origin` / `DW_AT_specification` inside the unit.
+/// `DW_AT_abstract_origin` / `DW_AT_specification`, across units too.
 fn die_name(
-    dwarf: &gimli::Dwarf<Slice<'_>>,
+    units: &Units<'_, '_>,
     unit: &gimli::Unit<Slice<'_>>,
     offset: gimli::UnitOffset,
 ) -> Option<String> {
-    let mut off = offset;
+    let (mut unit, mut off) = (unit, offset);
+    let dwarf = units.dwarf;
     for _ in 0..8 {
         let e = unit.entry(off).ok()?;
         for at in [gimli::DW_AT_linkage_name, gimli::DW_AT_MIPS_linkage_name] {
@@ -547,10 +578,11 @@ fn die_name(
         let next = [gimli::DW_AT_abstract_origin, gimli::DW_AT_specification]
             .into_iter()
             .find_map(|at| match e.attr_value(at) {
-                Ok(Some(gimli::AttributeValue::UnitRef(o))) => Some(o),
+                Ok(Some(gimli::AttributeValue::UnitRef(o))) => Some((unit, o)),
+                Ok(Some(gimli::AttributeValue::DebugInfoRef(o))) => units.resolve(o),
                 _ => None,
             })?;
-        off = next;
+        (unit, off) = next;
     }
     None
 }
@@ -561,13 +593,14 @@ pub fn demangle(raw: &str) -> String {
 }
 
 fn add_unit_inlines(
-    dwarf: &gimli::Dwarf<Slice<'_>>,
+    units: &Units<'_, '_>,
     unit: &gimli::Unit<Slice<'_>>,
     comp_dir: &Path,
     root: &Path,
     in_text: &dyn Fn(u64) -> bool,
     cb: &mut dyn FnMut(InlineRecord),
 ) -> Result<(), Error> {
+    let dwarf = units.dwarf;
     let header = unit.line_program.as_ref().map(|p| p.header().clone());
     let mut files: HashMap<u64, String> = HashMap::new();
     let mut names: HashMap<gimli::UnitOffset, String> = HashMap::new();
@@ -587,17 +620,12 @@ fn add_unit_inlines(
                     continue;
                 };
                 stack.push((depth, level + 1));
-                let origin = match e.attr_value(gimli::DW_AT_abstract_origin)? {
-                    Some(gimli::AttributeValue::UnitRef(o)) => Some(o),
-                    _ => None,
-                };
-                let func = match origin {
-                    Some(o) => names
-                        .entry(o)
-                        .or_insert_with(|| die_name(dwarf, unit, o).unwrap_or_else(|| "??".into()))
-                        .clone(),
-                    None => "??".into(),
-                };
+                let func = names
+                    .entry(e.offset())
+                    .or_insert_with(|| {
+                        die_name(units, unit, e.offset()).unwrap_or_else(|| "??".into())
+                    })
+                    .clone();
                 let call_file = match (e.attr_value(gimli::DW_AT_call_file)?, &header) {
                     (Some(gimli::AttributeValue::FileIndex(fi)), Some(h)) => files
                         .entry(fi)
