@@ -75,6 +75,8 @@ pub struct TableStats {
     pub funcs: usize,
     /// Inline index + inline data + function-name index and codes.
     pub inline_bytes: usize,
+    /// Of `inline_bytes`: the function-name index and codes.
+    pub func_name_bytes: usize,
 }
 
 impl TableStats {
@@ -161,7 +163,7 @@ impl Default for TableBuilder {
 const MIN_PAIR_COUNT: i64 = 6;
 
 impl TableBuilder {
-    /// An empty builder with default block sizes (16 symbols, 128 rows).
+    /// An empty builder with default block sizes (16 symbols, 128 rows, 64 inline records).
     pub fn new() -> Self {
         TableBuilder {
             syms: Vec::new(),
@@ -174,7 +176,7 @@ impl TableBuilder {
             build_id: Vec::new(),
             sym_block: 16,
             line_block: 128,
-            inline_block: 32,
+            inline_block: 64,
             max_tokens: None,
         }
     }
@@ -520,6 +522,7 @@ impl TableBuilder {
         }
         put_u32(&mut func_index, func_data.len() as u32);
         stats.inline_records = inlines.len();
+        stats.func_name_bytes = func_index.len() + func_data.len();
         stats.funcs = self.funcs.len();
         stats.inline_bytes =
             inline_index.len() + inline_data.len() + func_index.len() + func_data.len();

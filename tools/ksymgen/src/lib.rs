@@ -180,10 +180,11 @@ impl fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "inline records:         {} ({} functions), {} bytes; lines + inline: {:.2} bytes/row",
+            "inline records:         {} ({} functions), {} bytes ({} of them names); lines + inline: {:.2} bytes/row",
             t.inline_records,
             t.funcs,
             t.inline_bytes,
+            t.func_name_bytes,
             t.line_and_inline_bytes_per_row()
         )?;
         let pct = |b: usize| 100.0 * b as f64 / self.text_bytes.max(1) as f64;
