@@ -3,7 +3,7 @@
 //! source files (lines found by their `LINE:` markers) for module frames; build IDs
 //! against the `.ko` files' GNU notes; and modules whose line table was mutated.
 
-use e2e::{boot, cmd, T};
+use e2e::{boot, build_id_hex, cmd, T};
 use object::{Object, ObjectSection, ObjectSymbol};
 use qemu_harness::{kernel_elf, workspace_root, Guest};
 use std::collections::HashMap;
@@ -162,10 +162,23 @@ fn addr2line(path: &Path, addrs: &[u64]) -> Vec<Vec<(String, String, u32)>> {
             .next()
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
+        // LLVM's demangler shows a `.llvm.NNN` linkage-name suffix as ` (.llvm.NNN)`;
+        // the tables drop it, as they drop the hash.
+        let name = match l.rsplit_once(" (.llvm.") {
+            Some((n, tail))
+                if tail
+                    .trim_end_matches(')')
+                    .bytes()
+                    .all(|b| b.is_ascii_digit()) =>
+            {
+                n
+            }
+            _ => l,
+        };
         groups
             .last_mut()
             .expect("addr2line output starts with an address")
-            .push((l.to_string(), file.to_string(), line));
+            .push((name.to_string(), file.to_string(), line));
     }
     assert_eq!(groups.len(), addrs.len(), "{text}");
     groups
@@ -211,31 +224,114 @@ fn check_kernel_frames(kind: &str, report: &str) -> (usize, usize) {
             _ => false,
         }
     };
-    let file_ok = |ours: &str, theirs: &str| theirs.ends_with(ours);
     let mut levels = 0;
     for ((lookup, f), w) in todo.iter().zip(&want) {
         let ctx =
             || format!("crash {kind}, frame {f:?} at {lookup:#x}: addr2line says {w:?}\n{report}");
-        // addr2line: innermost first, the frame's own function last.
-        assert_eq!(f.inlined.len() + 1, w.len(), "{}", ctx());
-        for ((name, loc), (wn, wf, wl)) in f.inlined.iter().zip(w) {
-            assert_eq!(name, wn, "{}", ctx());
-            match loc {
-                Some((file, line)) => {
-                    assert!(file_ok(file, wf) && line == wl, "{}", ctx());
-                }
-                None => assert_eq!(*wl, 0, "{}", ctx()),
-            }
-            levels += 1;
-        }
-        let (wn, wf, wl) = w.last().expect("one frame at least");
-        assert!(&f.name == wn || same_addr(&f.name, wn), "{}", ctx());
-        match &f.loc {
+        levels += compare(f, w, &same_addr, &ctx);
+    }
+    (todo.len(), levels)
+}
+
+/// Asserts that frame `f` (its inlined lines, innermost first, then the frame line)
+/// equals addr2line's frames `w`; returns the number of inlined levels compared.
+fn compare(
+    f: &Frame,
+    w: &[(String, String, u32)],
+    same_addr: &dyn Fn(&str, &str) -> bool,
+    ctx: &dyn Fn() -> String,
+) -> usize {
+    let file_ok = |ours: &str, theirs: &str| theirs.ends_with(ours);
+    assert_eq!(f.inlined.len() + 1, w.len(), "{}", ctx());
+    for ((name, loc), (wn, wf, wl)) in f.inlined.iter().zip(w) {
+        assert_eq!(name, wn, "{}", ctx());
+        match loc {
             Some((file, line)) => assert!(file_ok(file, wf) && line == wl, "{}", ctx()),
             None => assert_eq!(*wl, 0, "{}", ctx()),
         }
     }
-    (todo.len(), levels)
+    let (wn, wf, wl) = w.last().expect("one frame at least");
+    assert!(&f.name == wn || same_addr(&f.name, wn), "{}", ctx());
+    match &f.loc {
+        Some((file, line)) => assert!(file_ok(file, wf) && line == wl, "{}", ctx()),
+        None => assert_eq!(*wl, 0, "{}", ctx()),
+    }
+    f.inlined.len()
+}
+
+/// `ksym ADDR` prints the same chain as `llvm-addr2line -f -i -C ADDR`, for addresses
+/// spread over the kernel's text.
+#[test]
+fn ksym_shows_the_same_chain_as_addr2line() {
+    let elf_path = kernel_elf();
+    let elf = std::fs::read(&elf_path).unwrap();
+    let syms = kernel_symbols(&elf);
+    let file = object::File::parse(&*elf).unwrap();
+    let text = file.section_by_name(".text").unwrap();
+    let (lo, size) = (text.address(), text.size());
+    // 600 addresses spread over .text, each on an instruction.
+    let addrs: Vec<u64> = (0..600u64).map(|i| lo + (size * i / 600) & !3).collect();
+    let want = addr2line(&elf_path, &addrs);
+    let same_addr = |a: &str, b: &str| {
+        let at = |n: &str| {
+            syms.get(n)
+                .map(|v| v.iter().map(|x| x.0).collect::<Vec<_>>())
+        };
+        match (at(a), at(b)) {
+            (Some(x), Some(y)) => x.iter().any(|a| y.contains(a)),
+            _ => false,
+        }
+    };
+    let mut g = boot();
+    let (mut levels, mut checked) = (0, 0);
+    for (chunk, wchunk) in addrs.chunks(16).zip(want.chunks(16)) {
+        let line = format!(
+            "ksym {}",
+            chunk
+                .iter()
+                .map(|a| format!("{a:#x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let out = cmd(&mut g, &line).replace('\r', "");
+        let mut frames: Vec<Option<Frame>> = Vec::new();
+        for l in out.lines() {
+            if let Some(inl) = l
+                .strip_prefix("    ")
+                .and_then(|r| r.strip_suffix(" (inlined)"))
+            {
+                let (loc, name) = match parse_loc(inl) {
+                    Some((loc, head)) => (Some(loc), head.to_string()),
+                    None => (None, inl.to_string()),
+                };
+                if let Some(Some(f)) = frames.last_mut() {
+                    f.inlined.push((name, loc));
+                }
+            } else {
+                let rest = l.split_once(' ').map(|x| x.1).unwrap_or("");
+                frames.push(parse_frame(&format!(" {rest}")));
+            }
+        }
+        assert_eq!(frames.len(), chunk.len(), "{out}");
+        for ((a, f), w) in chunk.iter().zip(&frames).zip(wchunk) {
+            let Some(f) = f else {
+                assert_eq!(
+                    w.last().map(|x| x.2),
+                    Some(0),
+                    "{a:#x}: ksym knows nothing, addr2line {w:?}"
+                );
+                continue;
+            };
+            let ctx = || format!("ksym {a:#x}: {f:?}, addr2line {w:?}");
+            levels += compare(f, w, &same_addr, &ctx);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 500, "only {checked} addresses symbolized");
+    assert!(
+        levels >= 100,
+        "only {levels} inlined levels among {checked} addresses"
+    );
 }
 
 const KINDS: &[&str] = &[
@@ -315,17 +411,6 @@ fn ko(name: &str) -> PathBuf {
     workspace_root()
         .join("target/modules")
         .join(format!("{name}.ko"))
-}
-
-/// The GNU build ID of a `.ko` (hex), read with `object`.
-fn build_id_hex(path: &Path) -> String {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let file = object::File::parse(&*bytes).expect("a .ko is an ELF");
-    let id = file
-        .build_id()
-        .expect("notes readable")
-        .unwrap_or_else(|| panic!("{} has no GNU build-id note", path.display()));
-    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Loads `name`, runs its command `name`; returns insmod's output and the report.
