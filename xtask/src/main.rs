@@ -94,11 +94,15 @@ enum Cmd {
     },
     /// Check formatting and run clippy (host crates and the kernel target) with warnings denied.
     Lint,
-    /// Attach gdb-multiarch to a kernel started with `cargo xtask run --gdb`.
+    /// Attach gdb-multiarch to a kernel started with `cargo xtask run --gdb`; module
+    /// symbols load automatically on insmod (arguments after `--` go to gdb).
     Gdb {
         /// TCP port of QEMU's gdb server.
         #[arg(long, default_value_t = 1234)]
         port: u16,
+        /// Further gdb arguments, e.g. `-- -batch -ex 'break f' -ex continue`.
+        #[arg(last = true)]
+        gdb_args: Vec<String>,
     },
     /// Make a new Ed25519 module-signing key at PATH (and its public half PATH.pub).
     Keygen {
@@ -163,7 +167,7 @@ fn main() -> ExitCode {
         Cmd::Build => image::build().map(|p| println!("built {}", p.display())),
         Cmd::Modules => image::build().map(|_| ()),
         Cmd::Run(opts) => run::cmd_run(opts),
-        Cmd::Gdb { port } => gdb::cmd_gdb(port),
+        Cmd::Gdb { port, gdb_args } => gdb::cmd_gdb(port, &gdb_args),
         Cmd::Lint => lint::lint(),
         Cmd::Bench { boots, only } => bench::run(boots, &only),
         Cmd::Keygen { path, name } => sign::cmd_keygen(&path, name.as_deref()),

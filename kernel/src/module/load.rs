@@ -117,7 +117,9 @@ pub fn insmod_timed(bytes: &[u8], args: &[&str]) -> Result<(Loaded, Timings), Lo
     let (text, data) = sizes(&linked);
     let base = image.base;
     let name = meta.name.clone();
+    let debug = super::gdbhook::GdbModule::new(&meta.name, &linked);
     register(meta, image, linked, used, verdict, lines);
+    super::gdbhook::kmod_gdb_loaded(&debug);
     run_init(&name)?;
     lap(&mut tm.init);
     let us = boards::timer::uptime_us().saturating_sub(t0);

@@ -17,6 +17,7 @@
 
 pub mod area;
 pub mod error;
+pub mod gdbhook;
 pub mod heap;
 pub mod lineinfo;
 pub mod load;
@@ -220,6 +221,7 @@ pub fn teardown(name: &str, run_exit: bool) -> Reclaimed {
     };
     EXPORTS.lock().retain(|_, (_, owner)| owner != name);
     let (bytes, blocks) = m.heap.reclaim();
+    gdbhook::kmod_gdb_unloaded(&gdbhook::GdbModule::new(&m.name, &m.info));
     area::release(m.base, m.size);
     if blocks > 0 {
         println!(
