@@ -270,7 +270,7 @@ fn ksym_shows_the_same_chain_as_addr2line() {
     let text = file.section_by_name(".text").unwrap();
     let (lo, size) = (text.address(), text.size());
     // 600 addresses spread over .text, each on an instruction.
-    let addrs: Vec<u64> = (0..600u64).map(|i| lo + (size * i / 600) & !3).collect();
+    let addrs: Vec<u64> = (0..600u64).map(|i| (lo + size * i / 600) & !3).collect();
     let want = addr2line(&elf_path, &addrs);
     let same_addr = |a: &str, b: &str| {
         let at = |n: &str| {
@@ -443,14 +443,13 @@ fn marker_line(src: &str, marker: &str) -> u32 {
     hits[0] as u32
 }
 
+/// An expected module frame: function, its `LINE:` marker, and an inlined helper with
+/// its marker.
+type Expected<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
+
 /// Checks the module frames of `report` against the `LINE:` markers of `src_rel`:
 /// `(function, marker, inlined helper and its marker)` for each expected frame.
-fn check_module_frames(
-    report: &str,
-    module: &str,
-    src_rel: &str,
-    expect: &[(&str, &str, Option<(&str, &str)>)],
-) {
+fn check_module_frames(report: &str, module: &str, src_rel: &str, expect: &[Expected]) {
     let src = std::fs::read_to_string(workspace_root().join(src_rel)).unwrap();
     let id = build_id_hex(&ko(module));
     let frames = call_trace(report);

@@ -339,7 +339,7 @@ fn random_inline_chains_roundtrip() {
         while a < hi {
             let len = 4 * (1 + next() % ((hi - a) / 4).min(40));
             let b = (a + len).min(hi);
-            if next() % 3 != 0 {
+            if !next().is_multiple_of(3) {
                 let func = format!("core::f{}::<u{}>", next() % 30, depth);
                 let file = format!("src/file{}.rs", next() % 9);
                 out.push((a, b, depth, func, file, 1 + (next() % 900) as u32));

@@ -426,7 +426,7 @@ fn inline_chains_match_addr2line() {
             at.insert(format!("{:#}", rustc_demangle::demangle(n)), s.address());
         }
     }
-    let aliases = |a: &str, b: &str| at.get(a).is_some() && at.get(a) == at.get(b);
+    let aliases = |a: &str, b: &str| at.contains_key(a) && at.get(a) == at.get(b);
     let mut inlined = 0;
     let mut bad = Vec::new();
     for (a, w) in addrs.iter().zip(&want) {
