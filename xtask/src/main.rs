@@ -9,6 +9,7 @@ mod deps;
 mod gdb;
 mod image;
 mod layers;
+mod lineinfo_bench;
 mod lint;
 mod modbench;
 mod modules;
@@ -88,7 +89,7 @@ enum Cmd {
         /// Boots per boot-time measurement.
         #[arg(long, default_value_t = 11)]
         boots: usize,
-        /// Run only these parts (boot, kallsyms, modules, signing, serial); default all.
+        /// Run only these parts (boot, kallsyms, lineinfo, modules, signing, serial); default all.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
