@@ -260,6 +260,11 @@ fn ksymbench(_: &[&str]) -> Result<(), String> {
         }
     }
     let syms = crate::fault::report::KernelSymbols::new();
+    // One pass first, so the numbers are not QEMU translating the code the first time.
+    for &a in &addrs {
+        let _ = oops::Symbolizer::symbolize(&syms, a, a, &mut Sink);
+        let _ = oops::Symbolizer::write_inlined(&syms, a, &mut Sink);
+    }
     let (mut total, mut worst, mut levels) = (0u64, 0u64, 0usize);
     for &a in &addrs {
         let (t0, _) = boards::timer::now();

@@ -163,7 +163,7 @@ impl Default for TableBuilder {
 const MIN_PAIR_COUNT: i64 = 6;
 
 impl TableBuilder {
-    /// An empty builder with default block sizes (16 symbols, 128 rows, 64 inline records).
+    /// An empty builder with default block sizes (16 symbols, 64 rows, 32 inline records).
     pub fn new() -> Self {
         TableBuilder {
             syms: Vec::new(),
@@ -175,8 +175,8 @@ impl TableBuilder {
             inlines: Vec::new(),
             build_id: Vec::new(),
             sym_block: 16,
-            line_block: 128,
-            inline_block: 64,
+            line_block: 64,
+            inline_block: 32,
             max_tokens: None,
         }
     }
@@ -328,6 +328,21 @@ impl TableBuilder {
             return Err(BuildError::TooLarge("line rows"));
         }
         let mut inlines = self.inlines.clone();
+        // Function ids by use, so the most used take one-byte varints.
+        let mut uses = vec![0usize; self.funcs.len()];
+        for r in &inlines {
+            uses[r.func as usize] += 1;
+        }
+        let mut order: Vec<usize> = (0..self.funcs.len()).collect();
+        order.sort_by_key(|&i| (Reverse(uses[i]), i));
+        let mut new_id = vec![0u32; self.funcs.len()];
+        for (n, &old) in order.iter().enumerate() {
+            new_id[old] = n as u32;
+        }
+        let funcs: Vec<&String> = order.iter().map(|&i| &self.funcs[i]).collect();
+        for r in &mut inlines {
+            r.func = new_id[r.func as usize];
+        }
         inlines.sort();
         inlines.dedup();
         if u32::try_from(inlines.len()).is_err() {
@@ -368,7 +383,7 @@ impl TableBuilder {
             .map(|(s, &p)| &s.name.as_bytes()[p..])
             .collect();
         corpus.extend(self.files.iter().map(|f| f.as_bytes()));
-        corpus.extend(self.funcs.iter().map(|f| f.as_bytes()));
+        corpus.extend(funcs.iter().map(|f| f.as_bytes()));
 
         // Token table: try several budgets unless one was given.
         let budgets: Vec<usize> = match self.max_tokens {
@@ -499,24 +514,38 @@ impl TableBuilder {
             let carried: Vec<InRec> = open.iter().copied().take(MAX_INLINE_DEPTH).collect();
             put_varint(&mut inline_data, carried.len() as u64);
             let mut prev = first;
-            let mut prev_line = 0i64;
+            let mut sites = Sites::new();
             for r in carried.iter().chain(chunk) {
+                let site = RawInline {
+                    func: r.func,
+                    file: r.file,
+                    line: r.line,
+                };
+                let dcode = r.depth.min(15);
+                let hit = sites.position(site);
+                let scode = hit.map_or(SITE_NEW, |i| i as u8);
+                inline_data.push(dcode << 4 | scode);
+                if dcode == 15 {
+                    put_varint(&mut inline_data, u64::from(r.depth));
+                }
+                if hit.is_none() {
+                    let base = sites.get(0).map_or(0, |s| i64::from(s.line));
+                    put_varint(&mut inline_data, u64::from(r.func));
+                    put_varint(&mut inline_data, u64::from(r.file));
+                    put_varint(&mut inline_data, zigzag(i64::from(r.line) - base));
+                }
+                sites.touch(site);
                 let d = (r.lo as i64 - prev as i64) >> line_shift;
                 put_varint(&mut inline_data, zigzag(d));
                 put_varint(&mut inline_data, (r.hi - r.lo) >> line_shift);
-                inline_data.push(r.depth);
-                put_varint(&mut inline_data, u64::from(r.func));
-                put_varint(&mut inline_data, u64::from(r.file));
-                put_varint(&mut inline_data, zigzag(i64::from(r.line) - prev_line));
                 prev = r.lo;
-                prev_line = i64::from(r.line);
             }
             open.extend_from_slice(chunk);
         }
         let mut func_index = Vec::new();
         let mut func_data = Vec::new();
         let nfile_corpus = nsym_corpus + self.files.len();
-        for f in 0..self.funcs.len() {
+        for f in 0..funcs.len() {
             put_u32(&mut func_index, func_data.len() as u32);
             func_data.extend_from_slice(&tokens.codes(nfile_corpus + f));
         }

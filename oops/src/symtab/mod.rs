@@ -50,12 +50,15 @@
 //!                      earlier blocks that are still open at the block's first start,
 //!                      then the block's own records (sorted by start, then depth). A
 //!                      record is one address range of one `DW_TAG_inlined_subroutine`:
-//!                      zigzag varint start delta (from the previous record, the first
-//!                      from the block's first start), varint length, u8 depth (0 =
-//!                      inlined directly into the symbol's function), varint function
-//!                      name, varint call file, zigzag varint call line delta (from the
-//!                      previous record; the first from 0). Deltas and lengths are in
-//!                      units of 1 << line_shift.
+//!                      u8 h: depth = h >> 4 (0 = inlined directly into the symbol's
+//!                      function; 15: varint depth follows), site = h & 15: the call
+//!                      site (function, call file, call line) is entry `site` of a
+//!                      move-to-front list of the block's 15 most recent sites, or
+//!                      (site 15) varint function, varint call file, zigzag varint call
+//!                      line delta from the newest site's line follow; then zigzag
+//!                      varint start delta (from the previous record, the first from
+//!                      the block's first start) and varint length, in units of
+//!                      1 << line_shift.
 //!     10 func index    (nfuncs + 1) × u32 offsets into the func data
 //!     11 func data     token codes of the inlined functions' names
 //! ```
@@ -1000,24 +1003,31 @@ impl<'a> Table<'a> {
         let shift = u32::from(self.line_shift);
         let mut found = [None::<RawInline>; MAX_INLINE_DEPTH];
         let mut start = first;
-        let mut line: i64 = 0;
+        let mut sites = Sites::new();
         for _ in 0..carried.checked_add(own)? {
-            let d = c.zigzag()?;
-            let d = d.checked_mul(1i64 << shift)?;
+            let h = c.byte()?;
+            let depth = match h >> 4 {
+                15 => usize::try_from(c.varint()?).ok()?,
+                d => usize::from(d),
+            };
+            let site = match h & 15 {
+                SITE_NEW => {
+                    let func = u32::try_from(c.varint()?).ok()?;
+                    let file = u32::try_from(c.varint()?).ok()?;
+                    let base = sites.get(0).map_or(0, |s| i64::from(s.line));
+                    let line = u32::try_from(base.checked_add(c.zigzag()?)?).ok()?;
+                    RawInline { func, file, line }
+                }
+                i => sites.get(usize::from(i))?,
+            };
+            sites.touch(site);
+            let d = c.zigzag()?.checked_mul(1i64 << shift)?;
             start = start.checked_add_signed(d)?;
             let len = c.varint()?.checked_shl(shift)?;
-            let depth = usize::from(c.byte()?);
-            let func = u32::try_from(c.varint()?).ok()?;
-            let file = u32::try_from(c.varint()?).ok()?;
-            line = line.checked_add(c.zigzag()?)?;
             let end = start.checked_add(len)?;
             if start <= addr && addr < end {
                 if let Some(slot) = found.get_mut(depth) {
-                    *slot = Some(RawInline {
-                        func,
-                        file,
-                        line: u32::try_from(line).ok()?,
-                    });
+                    *slot = Some(site);
                 }
             }
         }
@@ -1075,11 +1085,60 @@ impl<'a> Table<'a> {
     }
 }
 
-#[derive(Clone, Copy, Default, Debug)]
-struct RawInline {
-    func: u32,
-    file: u32,
-    line: u32,
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(crate) struct RawInline {
+    pub(crate) func: u32,
+    pub(crate) file: u32,
+    pub(crate) line: u32,
+}
+
+/// Inline-record site code meaning "function, file and line follow".
+pub(crate) const SITE_NEW: u8 = 15;
+
+/// The move-to-front list of recent inline sites (function, call file, call line)
+/// shared by the inline encoder and decoder (reset at each block).
+pub(crate) struct Sites {
+    s: [RawInline; SITE_NEW as usize],
+    len: usize,
+}
+
+impl Sites {
+    pub(crate) fn new() -> Self {
+        Sites {
+            s: [RawInline::default(); SITE_NEW as usize],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<RawInline> {
+        if i < self.len {
+            self.s.get(i).copied()
+        } else {
+            None
+        }
+    }
+
+    #[cfg(any(test, feature = "std"))]
+    pub(crate) fn position(&self, x: RawInline) -> Option<usize> {
+        self.s.get(..self.len)?.iter().position(|&y| y == x)
+    }
+
+    pub(crate) fn touch(&mut self, x: RawInline) {
+        let live = self.s.get(..self.len).unwrap_or(&[]);
+        let at = match live.iter().position(|&y| y == x) {
+            Some(i) => i,
+            None => {
+                if self.len < self.s.len() {
+                    self.len += 1;
+                }
+                self.len - 1
+            }
+        };
+        if let Some(sl) = self.s.get_mut(..=at) {
+            sl.rotate_right(1);
+            sl[0] = x;
+        }
+    }
 }
 
 /// The inlined functions covering one address, outermost (depth 0) first. Every
