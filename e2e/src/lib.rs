@@ -125,3 +125,34 @@ pub fn examples() -> Vec<String> {
         .filter(|l| !l.is_empty())
         .collect()
 }
+
+/// The GNU build ID of an ELF file (a `.ko`), in hex as reports print it.
+pub fn build_id_hex(path: &std::path::Path) -> String {
+    use object::Object;
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = object::File::parse(&*bytes).expect("a .ko is an ELF file");
+    let id = file
+        .build_id()
+        .expect("notes readable")
+        .unwrap_or_else(|| panic!("{} has no GNU build-id note", path.display()));
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The 1-based number of the only line of the file `rel` (relative to the workspace)
+/// that contains `needle`.
+pub fn source_line(rel: &str, needle: &str) -> u32 {
+    let src = std::fs::read_to_string(qemu_harness::workspace_root().join(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let hits: Vec<usize> = src
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(needle))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "{needle:?} must occur once in {rel}: lines {hits:?}"
+    );
+    hits[0] as u32
+}

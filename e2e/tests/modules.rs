@@ -207,7 +207,17 @@ fn module_faults_are_contained_and_named() {
     );
     assert!(r.contains("Modules linked in: faulty(O)"), "{r}");
     assert!(r.contains("pc : faulty::null_write+0x"), "{r}");
-    assert!(r.contains(" [faulty]"), "{r}");
+    // The module's name and build ID, then the faulting statement's own line.
+    let line = e2e::source_line(
+        "modules/faulty/src/lib.rs",
+        "write_volatile(core::ptr::null_mut::<u64>()",
+    );
+    let tag = format!(
+        " [faulty {}] (modules/faulty/src/lib.rs:{line})",
+        e2e::build_id_hex(&ko("faulty"))
+    );
+    let pc = r.lines().find(|l| l.starts_with("pc : ")).unwrap();
+    assert!(pc.ends_with(&tag), "want {tag:?}: {r}");
     assert!(r.contains("[#1]"), "{r}");
     g.expect("\n> ", T).unwrap();
     assert!(cmd(&mut g, "lsmod").contains("[faulted]"));
@@ -257,7 +267,13 @@ fn a_module_that_panics_in_init_is_unloaded() {
         "{r}"
     );
     assert!(r.contains("init_module+0x"), "{r}");
-    assert!(r.contains("[panic_init]"), "{r}");
+    assert!(
+        r.contains(&format!(
+            "[panic_init {}]",
+            e2e::build_id_hex(&ko("panic_init"))
+        )),
+        "{r}"
+    );
     g.expect("\n> ", T).unwrap();
     assert_eq!(cmd(&mut g, "lsmod").lines().count(), 1);
     // The abandoned init leaks what it allocated before panicking, if anything; the module

@@ -69,3 +69,69 @@ pub fn link_to_vec(
     let module = obj.link(&layout, &mut image, base, resolver)?;
     Ok((image, module))
 }
+
+/// `NT_GNU_BUILD_ID`.
+pub const NT_GNU_BUILD_ID: u32 = 3;
+
+/// The descriptor of the first `NT_GNU_BUILD_ID` note named `GNU` in the contents of a
+/// note section (`.note.gnu.build-id`), if any; `None` on anything malformed.
+pub fn gnu_build_id(notes: &[u8]) -> Option<&[u8]> {
+    let rd = |at: usize| -> Option<u32> {
+        let b = notes.get(at..at.checked_add(4)?)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let mut at = 0usize;
+    // Every note is at least 12 bytes, so this loop is bounded by the data.
+    while at.checked_add(12)? <= notes.len() {
+        let namesz = rd(at)? as usize;
+        let descsz = rd(at + 4)? as usize;
+        let ty = rd(at + 8)?;
+        let name_at = at + 12;
+        let desc_at = name_at.checked_add(namesz.checked_add(3)? & !3)?;
+        let end = desc_at.checked_add(descsz.checked_add(3)? & !3)?;
+        let name = notes.get(name_at..name_at.checked_add(namesz)?)?;
+        let desc = notes.get(desc_at..desc_at.checked_add(descsz)?)?;
+        if ty == NT_GNU_BUILD_ID && name == b"GNU\0" && !desc.is_empty() {
+            return Some(desc);
+        }
+        at = end;
+    }
+    None
+}
+
+#[cfg(test)]
+mod note_tests {
+    use super::gnu_build_id;
+
+    fn note(name: &[u8], ty: u32, desc: &[u8]) -> alloc::vec::Vec<u8> {
+        let mut n = alloc::vec::Vec::new();
+        n.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        n.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+        n.extend_from_slice(&ty.to_le_bytes());
+        n.extend_from_slice(name);
+        while n.len() % 4 != 0 {
+            n.push(0);
+        }
+        n.extend_from_slice(desc);
+        while n.len() % 4 != 0 {
+            n.push(0);
+        }
+        n
+    }
+
+    #[test]
+    fn finds_the_build_id_and_rejects_garbage() {
+        let id = [0xab; 20];
+        let mut n = note(b"XYZ\0", 3, &[1, 2, 3]);
+        n.extend(note(b"GNU\0", 1, &[9; 16]));
+        n.extend(note(b"GNU\0", 3, &id));
+        assert_eq!(gnu_build_id(&n), Some(&id[..]));
+        for cut in 0..n.len() {
+            let _ = gnu_build_id(&n[..cut]);
+        }
+        assert_eq!(gnu_build_id(&n[..n.len() - 1]), None);
+        let mut bad = n.clone();
+        bad[4] = 0xff; // huge descsz
+        assert_eq!(gnu_build_id(&bad), None);
+    }
+}

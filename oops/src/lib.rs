@@ -67,7 +67,7 @@ pub mod unwind;
 
 pub use report::{
     write_raw_hex_report, write_report, Cause, NoSymbols, OopsInfo, PanicLocation, Regs,
-    Symbolizer, Taint,
+    Symbolizer, Taint, INLINE_INDENT,
 };
-pub use symtab::{FormatError, Table, TableSizes};
+pub use symtab::{FormatError, FuncName, InlineChain, InlineFrame, Table, TableSizes};
 pub use unwind::{Frame, FrameKind, MemReader, StackRange, Unwinder, EXCEPTION_FRAME_MARKER};

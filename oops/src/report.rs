@@ -97,7 +97,18 @@ pub trait Symbolizer {
         let _ = addr;
         None
     }
+
+    /// Writes one line per function inlined at `lookup_addr`, innermost first, each
+    /// `{INLINE_INDENT}name (file:line) (inlined)` and a newline (nothing when no
+    /// inline information is known).
+    fn write_inlined(&self, lookup_addr: u64, w: &mut dyn fmt::Write) -> fmt::Result {
+        let _ = (lookup_addr, w);
+        Ok(())
+    }
 }
+
+/// Indentation of the `(inlined)` lines under a call-trace frame.
+pub const INLINE_INDENT: &str = "    ";
 
 impl Symbolizer for Table<'_> {
     fn symbolize(
@@ -116,15 +127,20 @@ impl Symbolizer for Table<'_> {
             addr.wrapping_sub(sym.start),
             sym.size
         )?;
-        if let Some((file, line)) = self.line(lookup_addr) {
-            write!(w, " ({file}:{line})")?;
-        }
+        self.write_frame_line(lookup_addr, w)?;
         Ok(true)
     }
 
     fn function_range(&self, addr: u64) -> Option<(u64, u64)> {
         let s = self.lookup(addr)?;
         Some((s.start, s.start.saturating_add(s.size.max(1))))
+    }
+
+    fn write_inlined(&self, lookup_addr: u64, w: &mut dyn fmt::Write) -> fmt::Result {
+        if self.lookup(lookup_addr).is_none() {
+            return Ok(());
+        }
+        Table::write_inlined(self, lookup_addr, INLINE_INDENT, w)
     }
 }
 
@@ -146,6 +162,26 @@ impl Symbolizer for [&dyn Symbolizer] {
 
     fn function_range(&self, addr: u64) -> Option<(u64, u64)> {
         self.iter().find_map(|s| s.function_range(addr))
+    }
+
+    fn write_inlined(&self, lookup_addr: u64, w: &mut dyn fmt::Write) -> fmt::Result {
+        for s in self {
+            let mut probe = Probe(false);
+            if s.symbolize(lookup_addr, lookup_addr, &mut probe)? && probe.0 {
+                return s.write_inlined(lookup_addr, w);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A writer that only notes whether anything was written.
+struct Probe(bool);
+
+impl fmt::Write for Probe {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0 |= !s.is_empty();
+        Ok(())
     }
 }
 
@@ -583,6 +619,7 @@ fn write_lr_if_useful(
                 lookup: lr.wrapping_sub(4)
             }
         )?;
+        sym.write_inlined(lr.wrapping_sub(4), w)?;
     }
     Ok(())
 }
@@ -650,6 +687,7 @@ pub fn write_report(w: &mut dyn fmt::Write, info: &OopsInfo<'_>) -> fmt::Result 
             lookup: pc
         }
     )?;
+    sym.write_inlined(pc, w)?;
     let mut frames = Unwinder::new(info.mem, info.stacks, regs.fp(), info.max_frames).peekable();
     let first_ret = frames.peek().map(|f| f.pc);
     write_lr_if_useful(w, sym, pc, lr, first_ret)?;
@@ -667,6 +705,7 @@ pub fn write_report(w: &mut dyn fmt::Write, info: &OopsInfo<'_>) -> fmt::Result 
                 lookup: f.lookup_pc()
             }
         )?;
+        sym.write_inlined(f.lookup_pc(), w)?;
         if let (FrameKind::Exception, Some(off)) = (f.kind, info.trap_lr_offset) {
             if let Some(lr) = info.mem.read_u64(f.fp.wrapping_add_signed(off)) {
                 let next_ret = frames.peek().map(|n| n.pc);

@@ -173,6 +173,10 @@ pub fn run(boots: usize, only: &[String]) -> Result<(), String> {
         kallsyms_bench()?;
         println!();
     }
+    if want("lineinfo") {
+        crate::lineinfo_bench::run()?;
+        println!();
+    }
     if want("modules") {
         crate::modbench::run_all()?;
         println!();

@@ -9,6 +9,7 @@ mod deps;
 mod gdb;
 mod image;
 mod layers;
+mod lineinfo_bench;
 mod lint;
 mod modbench;
 mod modules;
@@ -103,17 +104,21 @@ enum Cmd {
         /// Boots per boot-time measurement.
         #[arg(long, default_value_t = 11)]
         boots: usize,
-        /// Run only these parts (boot, kallsyms, modules, signing, serial); default all.
+        /// Run only these parts (boot, kallsyms, lineinfo, modules, signing, serial); default all.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
     /// Check formatting and run clippy (host crates and the kernel target) with warnings denied.
     Lint,
-    /// Attach gdb-multiarch to a kernel started with `cargo xtask run --gdb`.
+    /// Attach gdb-multiarch to a kernel started with `cargo xtask run --gdb`; module
+    /// symbols load automatically on insmod (arguments after `--` go to gdb).
     Gdb {
         /// TCP port of QEMU's gdb server.
         #[arg(long, default_value_t = 1234)]
         port: u16,
+        /// Further gdb arguments, e.g. `-- -batch -ex 'break f' -ex continue`.
+        #[arg(last = true)]
+        gdb_args: Vec<String>,
     },
     /// Make a new Ed25519 module-signing key at PATH (and its public half PATH.pub).
     Keygen {
@@ -184,7 +189,7 @@ fn main() -> ExitCode {
         Cmd::Modules { dirs } if dirs.is_empty() => image::build().map(|_| ()),
         Cmd::Modules { dirs } => image::modules(&dirs).map(|_| ()),
         Cmd::Run(opts) => run::cmd_run(opts),
-        Cmd::Gdb { port } => gdb::cmd_gdb(port),
+        Cmd::Gdb { port, gdb_args } => gdb::cmd_gdb(port, &gdb_args),
         Cmd::Lint => lint::lint(),
         Cmd::Bench { boots, only } => bench::run(boots, &only),
         Cmd::TestModule { timeout, dirs } => match test_module::run(&dirs, timeout) {

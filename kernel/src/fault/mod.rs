@@ -20,6 +20,8 @@ pub trait ModuleHooks: Sync {
         -> Result<bool, fmt::Error>;
     /// `[start, end)` of the module function containing `addr`.
     fn function_range(&self, addr: u64) -> Option<(u64, u64)>;
+    /// Writes the `(inlined)` lines for `lookup` (see [`oops::Symbolizer::write_inlined`]).
+    fn write_inlined(&self, lookup: u64, w: &mut dyn fmt::Write) -> fmt::Result;
     /// Writes the `Modules linked in:` list.
     fn write_linked(&self, w: &mut dyn fmt::Write) -> fmt::Result;
 }
@@ -35,6 +37,9 @@ impl ModuleHooks for NoModules {
     }
     fn function_range(&self, _: u64) -> Option<(u64, u64)> {
         None
+    }
+    fn write_inlined(&self, _: u64, _: &mut dyn fmt::Write) -> fmt::Result {
+        Ok(())
     }
     fn write_linked(&self, _: &mut dyn fmt::Write) -> fmt::Result {
         Ok(())

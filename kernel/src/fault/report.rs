@@ -72,6 +72,16 @@ impl Symbolizer for KernelSymbols {
         }
         self.table.as_ref()?.function_range(addr)
     }
+
+    fn write_inlined(&self, lookup: u64, w: &mut dyn fmt::Write) -> fmt::Result {
+        if super::modules().in_module_area(lookup) {
+            return super::modules().write_inlined(lookup, w);
+        }
+        match &self.table {
+            Some(t) => Symbolizer::write_inlined(t, lookup, w),
+            None => Ok(()),
+        }
+    }
 }
 
 struct Linked;

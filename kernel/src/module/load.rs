@@ -14,6 +14,7 @@
 //! teardown rmmod uses.
 
 use super::error::{InitFailure, LoadError};
+use super::lineinfo::{LineInfo, LineInfoError};
 use super::params::{self, Params};
 use super::signing::{self, Verdict};
 use super::{area, Module, State, EXPORTS, MODULES};
@@ -111,10 +112,19 @@ pub fn insmod_timed(
     lap(&mut tm.link);
     protect(&layout, &image, &meta.name)?;
     lap(&mut tm.protect);
+    let (lines, why) = LineInfo::find(&obj, &linked);
+    if let Some(e @ LineInfoError::Format(_)) = why {
+        println!(
+            "{}: line table unusable ({e}); frames show name+offset",
+            meta.name
+        );
+    }
     let (text, data) = sizes(&linked);
     let base = image.base;
     let name = meta.name.clone();
-    register(meta, image, linked, used, verdict);
+    let debug = super::gdbhook::GdbModule::new(&meta.name, &linked);
+    register(meta, image, linked, used, verdict, lines);
+    super::gdbhook::kmod_gdb_loaded(&debug);
     run_init(&name, timeout_ms)?;
     lap(&mut tm.init);
     let us = boards::timer::uptime_us().saturating_sub(t0);
@@ -315,7 +325,14 @@ fn sizes(linked: &LoadedModule) -> (u64, u64) {
 
 /// Step 7: the module joins the registry (state `Coming`, so oopses during init name
 /// it), its exports become visible, its users are counted, and the kernel is tainted.
-fn register(meta: Meta, image: Image, linked: LoadedModule, used: Vec<String>, verdict: Verdict) {
+fn register(
+    meta: Meta,
+    image: Image,
+    linked: LoadedModule,
+    used: Vec<String>,
+    verdict: Verdict,
+    lines: LineInfo,
+) {
     let Meta { name, deps, params } = meta;
     let mut deps_all = used;
     for d in deps {
@@ -349,6 +366,7 @@ fn register(meta: Meta, image: Image, linked: LoadedModule, used: Vec<String>, v
         params,
         signature: verdict,
         heap: Default::default(),
+        lines,
     });
     let mut exp = EXPORTS.lock();
     for (e, addr) in exported {

@@ -17,7 +17,9 @@
 
 pub mod area;
 pub mod error;
+pub mod gdbhook;
 pub mod heap;
+pub mod lineinfo;
 pub mod load;
 pub mod params;
 pub mod signing;
@@ -71,6 +73,8 @@ pub struct Module {
     pub signature: signing::Verdict,
     /// Heap blocks it allocated through the kernel API.
     pub heap: heap::Heap,
+    /// Its line table and build ID (`.modlines`, `.note.gnu.build-id`).
+    pub lines: lineinfo::LineInfo,
 }
 
 impl Module {
@@ -335,6 +339,7 @@ pub fn teardown(name: &str, run_exit: bool, timeout_ms: Option<u64>) -> Reclaime
         }
     }
     let (bytes, blocks) = m.heap.reclaim();
+    gdbhook::kmod_gdb_unloaded(&gdbhook::GdbModule::new(&m.name, &m.info));
     area::release(m.base, m.size);
     if blocks > 0 {
         println!(
@@ -435,6 +440,7 @@ pub fn modinfo(name: &str) -> Result<(), UnloadError> {
         m.heap.bytes(),
         m.heap.blocks()
     );
+    println!("{}", m.lines);
     match &m.signature {
         signing::Verdict::Signed { key, signer } => {
             println!(

@@ -26,13 +26,17 @@ impl ModuleHooks for Hooks {
         function_range(addr)
     }
 
+    fn write_inlined(&self, lookup: u64, w: &mut dyn fmt::Write) -> fmt::Result {
+        write_inlined(lookup, w)
+    }
+
     fn write_linked(&self, w: &mut dyn fmt::Write) -> fmt::Result {
         write_linked(w)
     }
 }
 
-/// Writes `name+0xoff/0xsize [module]` for an address in a module; false if none covers
-/// it.
+/// Writes `name+0xoff/0xsize [module buildid] (file:line)` for an address in a module;
+/// false if none covers it.
 pub fn symbolize(addr: u64, lookup: u64, w: &mut dyn fmt::Write) -> Result<bool, fmt::Error> {
     let Some(mods) = MODULES.try_lock() else {
         return Ok(false);
@@ -43,19 +47,39 @@ pub fn symbolize(addr: u64, lookup: u64, w: &mut dyn fmt::Write) -> Result<bool,
                 // Module symbols keep their (v0) mangled names; demangle without the hash.
                 write!(
                     w,
-                    "{:#}+{:#x}/{:#x} [{}]",
+                    "{:#}+{:#x}/{:#x} [{}",
                     rustc_demangle::demangle(&s.name),
                     addr.wrapping_sub(s.addr),
                     s.size,
                     m.name
                 )?;
             } else {
-                write!(w, "{:#x} [{}]", addr, m.name)?;
+                write!(w, "{:#x} [{}", addr, m.name)?;
             }
+            if !m.lines.build_id().is_empty() {
+                w.write_char(' ')?;
+                m.lines.write_build_id(w)?;
+            }
+            w.write_char(']')?;
+            m.lines.write_frame_line(lookup, w)?;
             return Ok(true);
         }
     }
     Ok(false)
+}
+
+/// The `(inlined)` lines of the module frame at `lookup`.
+pub fn write_inlined(lookup: u64, w: &mut dyn fmt::Write) -> fmt::Result {
+    let Some(mods) = MODULES.try_lock() else {
+        return Ok(());
+    };
+    match mods
+        .iter()
+        .find(|m| lookup >= m.base && lookup < m.base + m.size)
+    {
+        Some(m) => m.lines.write_inlined(lookup, w),
+        None => Ok(()),
+    }
 }
 
 /// `[start, end)` of the module function containing `addr`.

@@ -205,7 +205,14 @@ fn ksym(args: &[&str]) -> Result<(), String> {
         if let Some(addr) = parse_addr(a) {
             let mut out = String::new();
             match oops::Symbolizer::symbolize(&syms, addr, addr, &mut out) {
-                Ok(true) => println!("{addr:#018x} {out}"),
+                Ok(true) => {
+                    println!("{addr:#018x} {out}");
+                    let mut inl = String::new();
+                    let _ = oops::Symbolizer::write_inlined(&syms, addr, &mut inl);
+                    for l in inl.lines() {
+                        println!("{l}");
+                    }
+                }
                 _ => println!("{addr:#018x} ?"),
             }
         } else {
@@ -244,5 +251,37 @@ fn ksymbench(_: &[&str]) -> Result<(), String> {
     let (l1, _) = boards::timer::now();
     let lns = (l1 - l0) as u128 * 1_000_000_000 / f as u128 / addrs.len().max(1) as u128;
     println!("ksymbench: {} symbols, {} lookups found, {per} ns per address lookup, {lns} ns per line lookup ({lines} with lines)", addrs.len(), found);
+    // A whole call-trace frame: name+offset/size, the frame's own line and every inlined
+    // level with its name and line, formatted into a sink that drops the text.
+    struct Sink;
+    impl core::fmt::Write for Sink {
+        fn write_str(&mut self, _: &str) -> core::fmt::Result {
+            Ok(())
+        }
+    }
+    let syms = crate::fault::report::KernelSymbols::new();
+    // One pass first, so the numbers are not QEMU translating the code the first time.
+    for &a in &addrs {
+        let _ = oops::Symbolizer::symbolize(&syms, a, a, &mut Sink);
+        let _ = oops::Symbolizer::write_inlined(&syms, a, &mut Sink);
+    }
+    let (mut total, mut worst, mut levels) = (0u64, 0u64, 0usize);
+    for &a in &addrs {
+        let (t0, _) = boards::timer::now();
+        let _ = oops::Symbolizer::symbolize(&syms, a, a, &mut Sink);
+        let _ = oops::Symbolizer::write_inlined(&syms, a, &mut Sink);
+        let (t1, _) = boards::timer::now();
+        total += t1 - t0;
+        worst = worst.max(t1 - t0);
+        levels += table.inline_chain(a).len();
+    }
+    let us = |t: u64| t as f64 * 1e6 / f as f64;
+    println!(
+        "ksymbench: frame with its inline chain: {:.1} us average, {:.1} us worst ({} addresses, {} inlined levels)",
+        us(total) / addrs.len().max(1) as f64,
+        us(worst),
+        addrs.len(),
+        levels
+    );
     Ok(())
 }

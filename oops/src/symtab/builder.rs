@@ -69,6 +69,14 @@ pub struct TableStats {
     pub line_rows: usize,
     /// Line index + line data bytes (file names not included).
     pub line_bytes: usize,
+    /// Inline records stored.
+    pub inline_records: usize,
+    /// Distinct inlined function names.
+    pub funcs: usize,
+    /// Inline index + inline data + function-name index and codes.
+    pub inline_bytes: usize,
+    /// Of `inline_bytes`: the function-name index and codes.
+    pub func_name_bytes: usize,
 }
 
 impl TableStats {
@@ -86,6 +94,13 @@ impl TableStats {
     /// Line-table bytes (rows, index and file names) per row.
     pub fn line_bytes_per_row(&self) -> f64 {
         (self.line_bytes + self.file_bytes) as f64 / self.line_rows.max(1) as f64
+    }
+
+    /// Line-table and inline bytes (rows, index, file names, inline records and
+    /// inlined function names) per line row.
+    pub fn line_and_inline_bytes_per_row(&self) -> f64 {
+        (self.line_bytes + self.file_bytes + self.inline_bytes) as f64
+            / self.line_rows.max(1) as f64
     }
 }
 
@@ -117,10 +132,25 @@ pub struct TableBuilder {
     files: Vec<String>,
     file_ids: HashMap<String, u32>,
     rows: Vec<(u64, u32, u32)>,
+    funcs: Vec<String>,
+    func_ids: HashMap<String, u32>,
+    inlines: Vec<InRec>,
     build_id: Vec<u8>,
     sym_block: usize,
     line_block: usize,
+    inline_block: usize,
     max_tokens: Option<usize>,
+}
+
+/// One inline record: `[lo, hi)`, depth, function, call file and line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct InRec {
+    lo: u64,
+    depth: u8,
+    hi: u64,
+    func: u32,
+    file: u32,
+    line: u32,
 }
 
 impl Default for TableBuilder {
@@ -133,16 +163,20 @@ impl Default for TableBuilder {
 const MIN_PAIR_COUNT: i64 = 6;
 
 impl TableBuilder {
-    /// An empty builder with default block sizes (16 symbols, 128 rows).
+    /// An empty builder with default block sizes (16 symbols, 64 rows, 32 inline records).
     pub fn new() -> Self {
         TableBuilder {
             syms: Vec::new(),
             files: Vec::new(),
             file_ids: HashMap::new(),
             rows: Vec::new(),
+            funcs: Vec::new(),
+            func_ids: HashMap::new(),
+            inlines: Vec::new(),
             build_id: Vec::new(),
             sym_block: 16,
-            line_block: 128,
+            line_block: 64,
+            inline_block: 32,
             max_tokens: None,
         }
     }
@@ -173,17 +207,66 @@ impl TableBuilder {
     /// information (use it at the end of each contiguous sequence). For several
     /// rows at one address the last non-zero one wins.
     pub fn line_row(&mut self, addr: u64, file: &str, line: u32) -> &mut Self {
-        let id = if line == 0 {
-            0
-        } else if let Some(&id) = self.file_ids.get(file) {
-            id
-        } else {
-            let id = self.files.len() as u32;
-            self.files.push(file.into());
-            self.file_ids.insert(file.into(), id);
-            id
-        };
+        let id = if line == 0 { 0 } else { self.file_id(file) };
         self.rows.push((addr, id, line));
+        self
+    }
+
+    fn file_id(&mut self, file: &str) -> u32 {
+        if let Some(&id) = self.file_ids.get(file) {
+            return id;
+        }
+        let id = self.files.len() as u32;
+        self.files.push(file.into());
+        self.file_ids.insert(file.into(), id);
+        id
+    }
+
+    /// Adds an inline record: the addresses `[lo, hi)` run code of `func`, inlined at
+    /// nesting `depth` (0 = directly into the symbol's function), called from
+    /// `call_file:call_line` in the function one level out. Records deeper than
+    /// [`MAX_INLINE_DEPTH`] and empty ranges are dropped.
+    pub fn inline(
+        &mut self,
+        lo: u64,
+        hi: u64,
+        depth: usize,
+        func: &str,
+        call_file: &str,
+        call_line: u32,
+    ) -> &mut Self {
+        if hi <= lo || depth >= MAX_INLINE_DEPTH {
+            return self;
+        }
+        let file = self.file_id(call_file);
+        let mut cut = func.len().min(MAX_NAME_LEN);
+        while !func.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let func = func.get(..cut).unwrap_or_default();
+        let fid = match self.func_ids.get(func) {
+            Some(&id) => id,
+            None => {
+                let id = self.funcs.len() as u32;
+                self.funcs.push(func.into());
+                self.func_ids.insert(func.into(), id);
+                id
+            }
+        };
+        self.inlines.push(InRec {
+            lo,
+            depth: depth as u8,
+            hi,
+            func: fid,
+            file,
+            line: call_line,
+        });
+        self
+    }
+
+    /// Inline records per block (1..=255).
+    pub fn inline_block(&mut self, n: usize) -> &mut Self {
+        self.inline_block = n;
         self
     }
 
@@ -218,6 +301,9 @@ impl TableBuilder {
         if self.line_block == 0 || self.line_block > MAX_LINE_BLOCK {
             return Err(BuildError::BadOption("line_block"));
         }
+        if self.inline_block == 0 || self.inline_block > MAX_INLINE_BLOCK {
+            return Err(BuildError::BadOption("inline_block"));
+        }
         if let Some(t) = self.max_tokens {
             if t > MAX_TOKENS {
                 return Err(BuildError::BadOption("max_tokens"));
@@ -241,16 +327,39 @@ impl TableBuilder {
         if u32::try_from(rows.len()).is_err() {
             return Err(BuildError::TooLarge("line rows"));
         }
+        let mut inlines = self.inlines.clone();
+        // Function ids by use, so the most used take one-byte varints.
+        let mut uses = vec![0usize; self.funcs.len()];
+        for r in &inlines {
+            uses[r.func as usize] += 1;
+        }
+        let mut order: Vec<usize> = (0..self.funcs.len()).collect();
+        order.sort_by_key(|&i| (Reverse(uses[i]), i));
+        let mut new_id = vec![0u32; self.funcs.len()];
+        for (n, &old) in order.iter().enumerate() {
+            new_id[old] = n as u32;
+        }
+        let funcs: Vec<&String> = order.iter().map(|&i| &self.funcs[i]).collect();
+        for r in &mut inlines {
+            r.func = new_id[r.func as usize];
+        }
+        inlines.sort();
+        inlines.dedup();
+        if u32::try_from(inlines.len()).is_err() {
+            return Err(BuildError::TooLarge("inline records"));
+        }
         let lo = syms
             .iter()
             .map(|s| s.addr)
             .chain(rows.iter().map(|r| r.0))
+            .chain(inlines.iter().map(|r| r.lo))
             .min()
             .unwrap_or(0);
         let hi = syms
             .iter()
             .map(|s| s.addr.saturating_add(s.size))
             .chain(rows.iter().map(|r| r.0))
+            .chain(inlines.iter().map(|r| r.hi))
             .max()
             .unwrap_or(0);
         if hi - lo > u64::from(u32::MAX) {
@@ -274,6 +383,7 @@ impl TableBuilder {
             .map(|(s, &p)| &s.name.as_bytes()[p..])
             .collect();
         corpus.extend(self.files.iter().map(|f| f.as_bytes()));
+        corpus.extend(funcs.iter().map(|f| f.as_bytes()));
 
         // Token table: try several budgets unless one was given.
         let budgets: Vec<usize> = match self.max_tokens {
@@ -362,11 +472,12 @@ impl TableBuilder {
         stats.file_bytes = file_index.len() + file_data.len();
 
         // Line table.
-        let line_shift: u8 = if rows.windows(2).all(|w| (w[1].0 - w[0].0) % 4 == 0) {
-            2
-        } else {
-            0
-        };
+        let aligned = rows.windows(2).all(|w| (w[1].0 - w[0].0) % 4 == 0)
+            && inlines
+                .iter()
+                .all(|r| (r.lo - base) % 4 == 0 && (r.hi - r.lo) % 4 == 0)
+            && rows.first().is_none_or(|r| (r.0 - base) % 4 == 0);
+        let line_shift: u8 = if aligned { 2 } else { 0 };
         let mut line_index = Vec::new();
         let mut line_data = Vec::new();
         for chunk in rows.chunks(self.line_block) {
@@ -389,6 +500,62 @@ impl TableBuilder {
         }
         stats.line_bytes = line_index.len() + line_data.len();
 
+        // Inline records.
+        let mut inline_index = Vec::new();
+        let mut inline_data = Vec::new();
+        let mut open: Vec<InRec> = Vec::new();
+        for chunk in inlines.chunks(self.inline_block) {
+            let first = chunk[0].lo;
+            put_u32(&mut inline_index, (first - base) as u32);
+            put_u32(&mut inline_index, inline_data.len() as u32);
+            open.retain(|r| r.hi > first);
+            open.sort();
+            // Only the deepest MAX_INLINE_DEPTH can matter (one per depth covers an address).
+            let carried: Vec<InRec> = open.iter().copied().take(MAX_INLINE_DEPTH).collect();
+            put_varint(&mut inline_data, carried.len() as u64);
+            let mut prev = first;
+            let mut sites = Sites::new();
+            for r in carried.iter().chain(chunk) {
+                let site = RawInline {
+                    func: r.func,
+                    file: r.file,
+                    line: r.line,
+                };
+                let dcode = r.depth.min(15);
+                let hit = sites.position(site);
+                let scode = hit.map_or(SITE_NEW, |i| i as u8);
+                inline_data.push(dcode << 4 | scode);
+                if dcode == 15 {
+                    put_varint(&mut inline_data, u64::from(r.depth));
+                }
+                if hit.is_none() {
+                    let base = sites.get(0).map_or(0, |s| i64::from(s.line));
+                    put_varint(&mut inline_data, u64::from(r.func));
+                    put_varint(&mut inline_data, u64::from(r.file));
+                    put_varint(&mut inline_data, zigzag(i64::from(r.line) - base));
+                }
+                sites.touch(site);
+                let d = (r.lo as i64 - prev as i64) >> line_shift;
+                put_varint(&mut inline_data, zigzag(d));
+                put_varint(&mut inline_data, (r.hi - r.lo) >> line_shift);
+                prev = r.lo;
+            }
+            open.extend_from_slice(chunk);
+        }
+        let mut func_index = Vec::new();
+        let mut func_data = Vec::new();
+        let nfile_corpus = nsym_corpus + self.files.len();
+        for f in 0..funcs.len() {
+            put_u32(&mut func_index, func_data.len() as u32);
+            func_data.extend_from_slice(&tokens.codes(nfile_corpus + f));
+        }
+        put_u32(&mut func_index, func_data.len() as u32);
+        stats.inline_records = inlines.len();
+        stats.func_name_bytes = func_index.len() + func_data.len();
+        stats.funcs = self.funcs.len();
+        stats.inline_bytes =
+            inline_index.len() + inline_data.len() + func_index.len() + func_data.len();
+
         // Assemble.
         let sections: [&[u8]; NSECT] = [
             &self.build_id,
@@ -399,6 +566,10 @@ impl TableBuilder {
             &file_data,
             &line_index,
             &line_data,
+            &inline_index,
+            &inline_data,
+            &func_index,
+            &func_data,
         ];
         let total: usize = HEADER_LEN + sections.iter().map(|s| s.len()).sum::<usize>();
         let total32 = u32::try_from(total).map_err(|_| BuildError::TooLarge("table bytes"))?;
@@ -414,7 +585,9 @@ impl TableBuilder {
         put_u32(&mut out, tokens.tokens.len() as u32);
         out.extend_from_slice(&(self.sym_block as u16).to_le_bytes());
         out.extend_from_slice(&(self.line_block as u16).to_le_bytes());
-        out.extend_from_slice(&[line_shift, 0, 0, 0]);
+        out.extend_from_slice(&[line_shift, self.inline_block as u8, 0, 0]);
+        put_u32(&mut out, inlines.len() as u32);
+        put_u32(&mut out, self.funcs.len() as u32);
         let mut off = HEADER_LEN;
         for s in &sections {
             put_u32(&mut out, off as u32);
@@ -511,6 +684,10 @@ fn normalize_rows(rows: &[(u64, u32, u32)]) -> Vec<(u64, u32, u32)> {
 
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+fn zigzag(d: i64) -> u64 {
+    ((d << 1) ^ (d >> 63)) as u64
 }
 
 pub(crate) fn put_u32(v: &mut Vec<u8>, x: u32) {

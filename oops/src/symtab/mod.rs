@@ -1,12 +1,12 @@
 //! The compact embedded symbol + line table ("kallsyms" for this kernel).
 //!
-//! # Format (version 1, all integers little-endian)
+//! # Format (version 2, all integers little-endian)
 //!
 //! ```text
-//! header (112 bytes)
+//! header (152 bytes)
 //!   0  magic        b"RKSYMTAB"
-//!   8  version      u16 (= 1)
-//!  10  header_len   u16 (= 112)
+//!   8  version      u16 (= 2)
+//!  10  header_len   u16 (= 152)
 //!  12  total_len    u32  bytes used by the table, header included
 //!  16  base         u64  address every stored address is relative to
 //!  24  nsyms        u32
@@ -15,9 +15,12 @@
 //!  36  ntokens      u32
 //!  40  sym_block    u16  symbols per symbol block (1..=32)
 //!  42  line_block   u16  rows per line block (1..=1024)
-//!  44  line_shift   u8   line-table address deltas are stored >> line_shift
-//!  45  reserved     [u8; 3]
-//!  48  8 sections × (offset u32, length u32), offsets from the table start:
+//!  44  line_shift   u8   line-table and inline address deltas are stored >> line_shift
+//!  45  inline_block u8   inline records per inline block (1..=255)
+//!  46  reserved     [u8; 2]
+//!  48  ninline      u32  inline records
+//!  52  nfuncs       u32  names of inlined functions
+//!  56  12 sections × (offset u32, length u32), offsets from the table start:
 //!      0 build id      raw bytes
 //!      1 tokens        ntokens × 3 bytes: two 12-bit fields (a, b);
 //!                      a == 0xFFF: literal byte b, else the token expands to a then b
@@ -42,7 +45,27 @@
 //!                        kind 0: location R[i]; kind 1: file of R[i], its line +
 //!                        zigzag varint; kind 2: varint file, varint line; 3: no info.
 //!                      Every location with a line is then moved to the front of R.
+//!      8 inline index  per block: first start u32 (relative to `base`), data offset u32
+//!      9 inline data   per block: varint `carried`, then `carried` records copied from
+//!                      earlier blocks that are still open at the block's first start,
+//!                      then the block's own records (sorted by start, then depth). A
+//!                      record is one address range of one `DW_TAG_inlined_subroutine`:
+//!                      u8 h: depth = h >> 4 (0 = inlined directly into the symbol's
+//!                      function; 15: varint depth follows), site = h & 15: the call
+//!                      site (function, call file, call line) is entry `site` of a
+//!                      move-to-front list of the block's 15 most recent sites, or
+//!                      (site 15) varint function, varint call file, zigzag varint call
+//!                      line delta from the newest site's line follow; then zigzag
+//!                      varint start delta (from the previous record, the first from
+//!                      the block's first start) and varint length, in units of
+//!                      1 << line_shift.
+//!     10 func index    (nfuncs + 1) × u32 offsets into the func data
+//!     11 func data     token codes of the inlined functions' names
 //! ```
+//!
+//! The inline chain of an address is every record that covers it, one per depth;
+//! each record's call file and line is the location of the call in the function one
+//! level out (`llvm-addr2line -i`).
 //!
 //! Names are compressed in two steps: within a symbol block each name stores only
 //! the part that differs from the previous name (front coding in address order:
@@ -74,9 +97,14 @@ pub use kallsyms::{kallsyms_baseline, kallsyms_baseline_size, KallsymsSize};
 /// Magic bytes at the start of a table.
 pub const MAGIC: [u8; 8] = *b"RKSYMTAB";
 /// Format version written and understood by this crate.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Size of the fixed header, section directory included.
-pub const HEADER_LEN: usize = 112;
+pub const HEADER_LEN: usize = 152;
+/// Deepest inline nesting stored (deeper records are dropped by the builder and
+/// ignored by the decoder).
+pub const MAX_INLINE_DEPTH: usize = 48;
+/// Largest number of inline records per inline block.
+pub const MAX_INLINE_BLOCK: usize = 255;
 /// Largest number of symbols per symbol block.
 pub const MAX_SYM_BLOCK: usize = 32;
 /// Largest number of rows per line block.
@@ -88,7 +116,7 @@ pub const MAX_TOKEN_DEPTH: usize = 30;
 /// Names (and file names) are cut after this many bytes when decoding.
 pub const MAX_NAME_LEN: usize = 4096;
 
-pub(crate) const NSECT: usize = 8;
+pub(crate) const NSECT: usize = 12;
 pub(crate) const S_BUILD_ID: usize = 0;
 pub(crate) const S_TOKENS: usize = 1;
 pub(crate) const S_SYM_INDEX: usize = 2;
@@ -97,6 +125,13 @@ pub(crate) const S_FILE_INDEX: usize = 4;
 pub(crate) const S_FILE_DATA: usize = 5;
 pub(crate) const S_LINE_INDEX: usize = 6;
 pub(crate) const S_LINE_DATA: usize = 7;
+pub(crate) const S_INLINE_INDEX: usize = 8;
+pub(crate) const S_INLINE_DATA: usize = 9;
+pub(crate) const S_FUNC_INDEX: usize = 10;
+pub(crate) const S_FUNC_DATA: usize = 11;
+pub(crate) const INLINE_INDEX_ENTRY: usize = 8;
+/// Offset of the section directory in the header.
+pub(crate) const DIR_OFF: usize = 56;
 pub(crate) const SYM_INDEX_ENTRY: usize = 12;
 pub(crate) const LINE_INDEX_ENTRY: usize = 8;
 pub(crate) const LITERAL: u16 = 0xFFF;
@@ -295,6 +330,9 @@ pub struct Table<'a> {
     sym_block: usize,
     line_block: usize,
     line_shift: u8,
+    ninline: u32,
+    nfuncs: u32,
+    inline_block: usize,
     sect: [(usize, usize); NSECT],
 }
 
@@ -373,13 +411,19 @@ impl<'a> Table<'a> {
         if line_shift > 8 {
             return Err(bad("line shift"));
         }
+        let inline_block = usize::from(*head.get(45).ok_or(bad("inline block size"))?);
+        if inline_block == 0 {
+            return Err(bad("inline block size"));
+        }
+        let ninline = rd_u32(head, 48).ok_or(bad("inline count"))?;
+        let nfuncs = rd_u32(head, 52).ok_or(bad("function count"))?;
         if ntokens as usize > MAX_TOKENS {
             return Err(bad("token count"));
         }
         let mut sect = [(0usize, 0usize); NSECT];
         for (i, s) in sect.iter_mut().enumerate() {
-            let off = rd_u32(head, 48 + 8 * i).ok_or(bad("section directory"))? as usize;
-            let len = rd_u32(head, 52 + 8 * i).ok_or(bad("section directory"))? as usize;
+            let off = rd_u32(head, DIR_OFF + 8 * i).ok_or(bad("section directory"))? as usize;
+            let len = rd_u32(head, DIR_OFF + 4 + 8 * i).ok_or(bad("section directory"))? as usize;
             match off.checked_add(len) {
                 Some(end) if off >= HEADER_LEN && end <= total => *s = (off, len),
                 _ => return Err(FormatError::BadSection(SECTION_NAMES[i])),
@@ -397,6 +441,18 @@ impl<'a> Table<'a> {
                     .and_then(|n| n.checked_mul(4)),
             ),
             (S_LINE_INDEX, nlblocks.checked_mul(LINE_INDEX_ENTRY)),
+            (
+                S_INLINE_INDEX,
+                (ninline as usize)
+                    .div_ceil(inline_block)
+                    .checked_mul(INLINE_INDEX_ENTRY),
+            ),
+            (
+                S_FUNC_INDEX,
+                (nfuncs as usize)
+                    .checked_add(1)
+                    .and_then(|n| n.checked_mul(4)),
+            ),
         ];
         for (s, len) in want {
             if Some(sect[s].1) != len {
@@ -413,6 +469,9 @@ impl<'a> Table<'a> {
             sym_block,
             line_block,
             line_shift,
+            ninline,
+            nfuncs,
+            inline_block,
             sect,
         })
     }
@@ -461,6 +520,7 @@ impl<'a> Table<'a> {
             symbols: len(S_SYM_INDEX) + len(S_SYM_DATA),
             files: len(S_FILE_INDEX) + len(S_FILE_DATA),
             lines: len(S_LINE_INDEX) + len(S_LINE_DATA),
+            inline: len(S_INLINE_INDEX) + len(S_INLINE_DATA) + len(S_FUNC_INDEX) + len(S_FUNC_DATA),
         }
     }
 
@@ -872,6 +932,286 @@ impl<'a> Table<'a> {
         self.expand(codes, MAX_NAME_LEN, sink)?;
         Ok(())
     }
+
+    fn emit_func<E>(
+        &self,
+        index: u32,
+        sink: &mut dyn FnMut(u8) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        let idx = self.section(S_FUNC_INDEX);
+        let at = index as usize * 4;
+        let (Some(a), Some(b)) = (rd_u32(idx, at), rd_u32(idx, at + 4)) else {
+            return Ok(());
+        };
+        let codes = self
+            .section(S_FUNC_DATA)
+            .get(a as usize..b as usize)
+            .unwrap_or(&[]);
+        self.expand(codes, MAX_NAME_LEN, sink)?;
+        Ok(())
+    }
+
+    // -- inline chains ---------------------------------------------------------
+
+    /// Number of inline records.
+    pub fn inline_records(&self) -> usize {
+        self.ninline as usize
+    }
+
+    fn inline_block_index(&self, b: usize) -> Option<(u64, usize)> {
+        let idx = self.section(S_INLINE_INDEX);
+        let at = b.checked_mul(INLINE_INDEX_ENTRY)?;
+        let addr = self.base.checked_add(u64::from(rd_u32(idx, at)?))?;
+        Some((addr, rd_u32(idx, at + 4)? as usize))
+    }
+
+    /// The functions inlined at `addr`, outermost first (see [`InlineChain`]). Empty
+    /// when nothing is inlined there or the table has no (valid) inline data.
+    pub fn inline_chain(&self, addr: u64) -> InlineChain<'a> {
+        let mut chain = InlineChain {
+            table: *self,
+            levels: [RawInline::default(); MAX_INLINE_DEPTH],
+            len: 0,
+        };
+        let _ = self.fill_chain(addr, &mut chain);
+        chain
+    }
+
+    fn fill_chain(&self, addr: u64, chain: &mut InlineChain<'a>) -> Option<()> {
+        let nblocks = (self.ninline as usize).div_ceil(self.inline_block);
+        let (mut lo, mut hi) = (0usize, nblocks);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.inline_block_index(mid)?.0 <= addr {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let b = lo.checked_sub(1)?;
+        let (first, off) = self.inline_block_index(b)?;
+        let own = if b + 1 == nblocks {
+            (self.ninline as usize).checked_sub(b.checked_mul(self.inline_block)?)?
+        } else {
+            self.inline_block
+        };
+        let mut c = Cursor::new(self.section(S_INLINE_DATA), off);
+        let carried = usize::try_from(c.varint()?).ok()?;
+        if carried > MAX_INLINE_DEPTH {
+            return None;
+        }
+        let shift = u32::from(self.line_shift);
+        let mut found = [None::<RawInline>; MAX_INLINE_DEPTH];
+        let mut start = first;
+        let mut sites = Sites::new();
+        for _ in 0..carried.checked_add(own)? {
+            let h = c.byte()?;
+            let depth = match h >> 4 {
+                15 => usize::try_from(c.varint()?).ok()?,
+                d => usize::from(d),
+            };
+            let site = match h & 15 {
+                SITE_NEW => {
+                    let func = u32::try_from(c.varint()?).ok()?;
+                    let file = u32::try_from(c.varint()?).ok()?;
+                    let base = sites.get(0).map_or(0, |s| i64::from(s.line));
+                    let line = u32::try_from(base.checked_add(c.zigzag()?)?).ok()?;
+                    RawInline { func, file, line }
+                }
+                i => sites.get(usize::from(i))?,
+            };
+            sites.touch(site);
+            let d = c.zigzag()?.checked_mul(1i64 << shift)?;
+            start = start.checked_add_signed(d)?;
+            let len = c.varint()?.checked_shl(shift)?;
+            let end = start.checked_add(len)?;
+            if start <= addr && addr < end {
+                if let Some(slot) = found.get_mut(depth) {
+                    *slot = Some(site);
+                }
+            }
+        }
+        for (slot, f) in chain.levels.iter_mut().zip(found.iter()) {
+            match f {
+                Some(f) if f.func < self.nfuncs && f.file < self.nfiles => {
+                    *slot = *f;
+                    chain.len += 1;
+                }
+                // A gap (or a bad index) ends the chain: what is outside it is valid.
+                _ => break,
+            }
+        }
+        Some(())
+    }
+
+    /// The location of `addr` in its symbol's own function: the call site of the
+    /// outermost inlined function when code was inlined there, else the line of the
+    /// instruction itself.
+    pub fn frame_line(&self, addr: u64) -> Option<(FileName<'a>, u32)> {
+        let chain = self.inline_chain(addr);
+        match chain.get(0) {
+            Some(f) => Some((f.call_file, f.call_line)),
+            None => self.line(addr),
+        }
+    }
+
+    /// Writes ` (file:line)` for [`Table::frame_line`] (nothing when unknown).
+    pub fn write_frame_line(&self, addr: u64, w: &mut dyn fmt::Write) -> fmt::Result {
+        if let Some((file, line)) = self.frame_line(addr) {
+            write!(w, " ({file}:{line})")?;
+        }
+        Ok(())
+    }
+
+    /// Writes one line per inlined level at `addr`, innermost first (the order of
+    /// `llvm-addr2line -i`, without its last entry, which is the frame itself):
+    /// `{indent}name (file:line) (inlined)`.
+    pub fn write_inlined(&self, addr: u64, indent: &str, w: &mut dyn fmt::Write) -> fmt::Result {
+        let chain = self.inline_chain(addr);
+        let n = chain.len();
+        for k in (0..n).rev() {
+            let Some(f) = chain.get(k) else { continue };
+            write!(w, "{indent}{}", f.func)?;
+            let loc = match chain.get(k + 1) {
+                Some(inner) => Some((inner.call_file, inner.call_line)),
+                None => self.line(addr),
+            };
+            if let Some((file, line)) = loc {
+                write!(w, " ({file}:{line})")?;
+            }
+            w.write_str(" (inlined)\n")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(crate) struct RawInline {
+    pub(crate) func: u32,
+    pub(crate) file: u32,
+    pub(crate) line: u32,
+}
+
+/// Inline-record site code meaning "function, file and line follow".
+pub(crate) const SITE_NEW: u8 = 15;
+
+/// The move-to-front list of recent inline sites (function, call file, call line)
+/// shared by the inline encoder and decoder (reset at each block).
+pub(crate) struct Sites {
+    s: [RawInline; SITE_NEW as usize],
+    len: usize,
+}
+
+impl Sites {
+    pub(crate) fn new() -> Self {
+        Sites {
+            s: [RawInline::default(); SITE_NEW as usize],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<RawInline> {
+        if i < self.len {
+            self.s.get(i).copied()
+        } else {
+            None
+        }
+    }
+
+    #[cfg(any(test, feature = "std"))]
+    pub(crate) fn position(&self, x: RawInline) -> Option<usize> {
+        self.s.get(..self.len)?.iter().position(|&y| y == x)
+    }
+
+    pub(crate) fn touch(&mut self, x: RawInline) {
+        let live = self.s.get(..self.len).unwrap_or(&[]);
+        let at = match live.iter().position(|&y| y == x) {
+            Some(i) => i,
+            None => {
+                if self.len < self.s.len() {
+                    self.len += 1;
+                }
+                self.len - 1
+            }
+        };
+        if let Some(sl) = self.s.get_mut(..=at) {
+            sl.rotate_right(1);
+            sl[0] = x;
+        }
+    }
+}
+
+/// The inlined functions covering one address, outermost (depth 0) first. Every
+/// index it holds was checked against the table's counts.
+#[derive(Clone, Copy)]
+pub struct InlineChain<'a> {
+    table: Table<'a>,
+    levels: [RawInline; MAX_INLINE_DEPTH],
+    len: usize,
+}
+
+/// One level of an [`InlineChain`].
+#[derive(Clone, Copy, Debug)]
+pub struct InlineFrame<'a> {
+    /// The inlined function.
+    pub func: FuncName<'a>,
+    /// Where it was called, in the function one level out.
+    pub call_file: FileName<'a>,
+    /// Line of the call.
+    pub call_line: u32,
+}
+
+impl<'a> InlineChain<'a> {
+    /// Number of inlined levels.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing is inlined at the address.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Level `i` (0 = outermost).
+    pub fn get(&self, i: usize) -> Option<InlineFrame<'a>> {
+        if i >= self.len {
+            return None;
+        }
+        let r = self.levels.get(i)?;
+        Some(InlineFrame {
+            func: FuncName {
+                table: self.table,
+                index: r.func,
+            },
+            call_file: FileName {
+                table: self.table,
+                index: r.file,
+            },
+            call_line: r.line,
+        })
+    }
+}
+
+/// The name of an inlined function, decompressed when formatted.
+#[derive(Clone, Copy)]
+pub struct FuncName<'a> {
+    table: Table<'a>,
+    index: u32,
+}
+
+impl fmt::Display for FuncName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = Utf8Out::new(f);
+        self.table
+            .emit_func(self.index, &mut |b| out.push(b).map(|()| true))?;
+        out.flush()
+    }
+}
+
+impl fmt::Debug for FuncName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
 }
 
 /// Byte sizes of a table's parts, see [`Table::sizes`].
@@ -887,6 +1227,8 @@ pub struct TableSizes {
     pub files: usize,
     /// Line index and data.
     pub lines: usize,
+    /// Inline index and data, and the inlined functions' names.
+    pub inline: usize,
 }
 
 const SECTION_NAMES: [&str; NSECT] = [
@@ -898,6 +1240,10 @@ const SECTION_NAMES: [&str; NSECT] = [
     "file data",
     "line index",
     "line data",
+    "inline index",
+    "inline data",
+    "function index",
+    "function data",
 ];
 
 // ---------------------------------------------------------------------------

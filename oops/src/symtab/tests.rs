@@ -317,3 +317,175 @@ fn random_line_tables_roundtrip() {
         assert!(t.line(rows[0].0 - 1).is_none());
     }
 }
+
+/// Random nested inline trees: every address's chain equals a brute-force search
+/// over the records given to the builder (one per depth, outermost first).
+#[test]
+fn random_inline_chains_roundtrip() {
+    let mut rng = 0x51ed_2701_9e37_79b9u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    // (lo, hi, depth, func, file, line)
+    type Rec = (u64, u64, usize, String, String, u32);
+    fn tree(lo: u64, hi: u64, depth: usize, out: &mut Vec<Rec>, next: &mut dyn FnMut() -> u64) {
+        if depth >= 12 || hi - lo < 8 {
+            return;
+        }
+        let mut a = lo;
+        while a < hi {
+            let len = 4 * (1 + next() % ((hi - a) / 4).min(40));
+            let b = (a + len).min(hi);
+            if !next().is_multiple_of(3) {
+                let func = format!("core::f{}::<u{}>", next() % 30, depth);
+                let file = format!("src/file{}.rs", next() % 9);
+                out.push((a, b, depth, func, file, 1 + (next() % 900) as u32));
+                tree(a, b, depth + 1, out, next);
+            }
+            a = b + 4 * (next() % 3);
+        }
+    }
+    for round in 0..12 {
+        let base = 0x4020_0000u64;
+        let mut recs = Vec::new();
+        let mut fns = Vec::new();
+        let mut a = base;
+        for _ in 0..(1 + next() % 30) {
+            let size = 4 * (4 + next() % 300);
+            fns.push((a, size));
+            tree(a, a + size, 0, &mut recs, &mut next);
+            a += size;
+        }
+        let mut b = TableBuilder::new();
+        b.inline_block(1 + (next() % 40) as usize);
+        for (i, &(a, s)) in fns.iter().enumerate() {
+            b.symbol(&format!("kernel::f{i}"), a, s, true);
+            b.line_row(a, "src/lib.rs", 10 + i as u32);
+        }
+        b.line_row(a, "", 0);
+        for r in &recs {
+            b.inline(r.0, r.1, r.2, &r.3, &r.4, r.5);
+        }
+        let bytes = b.build().unwrap();
+        let t = Table::parse(&bytes).unwrap();
+        assert_eq!(t.inline_records(), recs.len());
+        let mut addr = base - 8;
+        while addr < a + 8 {
+            let mut want: Vec<&Rec> = recs.iter().filter(|r| r.0 <= addr && addr < r.1).collect();
+            want.sort_by_key(|r| r.2);
+            let chain = t.inline_chain(addr);
+            let got: Vec<(String, String, u32)> = (0..chain.len())
+                .map(|i| {
+                    let f = chain.get(i).unwrap();
+                    (f.func.to_string(), f.call_file.to_string(), f.call_line)
+                })
+                .collect();
+            let want: Vec<(String, String, u32)> = want
+                .iter()
+                .map(|r| (r.3.clone(), r.4.clone(), r.5))
+                .collect();
+            assert_eq!(got, want, "round {round} addr {addr:#x}");
+            addr += 4;
+        }
+    }
+}
+
+fn inline_sample() -> Vec<u8> {
+    let mut b = TableBuilder::new();
+    b.symbol("kernel::shell::crash::null_write", 0x4000_0000, 0x40, true);
+    b.line_row(0x4000_0000, "kernel/src/shell/crash.rs", 114);
+    b.line_row(0x4000_0008, "core/src/hint.rs", 491);
+    b.line_row(0x4000_0010, "core/src/ptr/mod.rs", 2178);
+    b.line_row(0x4000_0018, "kernel/src/shell/crash.rs", 117);
+    b.line_row(0x4000_0040, "", 0);
+    b.inline(
+        0x4000_0008,
+        0x4000_0010,
+        0,
+        "core::hint::black_box::<usize>",
+        "kernel/src/shell/crash.rs",
+        116,
+    );
+    b.inline(
+        0x4000_0010,
+        0x4000_0018,
+        0,
+        "core::ptr::write_volatile::<u64>",
+        "kernel/src/shell/crash.rs",
+        116,
+    );
+    b.inline(
+        0x4000_0014,
+        0x4000_0018,
+        1,
+        "core::ub_checks::check::<u64>",
+        "core/src/ptr/mod.rs",
+        2170,
+    );
+    b.build().unwrap()
+}
+
+#[test]
+fn frame_lines_and_inlined_lines() {
+    let bytes = inline_sample();
+    let t = Table::parse(&bytes).unwrap();
+    let frame = |a: u64| {
+        let mut s = String::new();
+        t.write_frame_line(a, &mut s).unwrap();
+        s
+    };
+    let inl = |a: u64| {
+        let mut s = String::new();
+        t.write_inlined(a, "  ", &mut s).unwrap();
+        s
+    };
+    assert_eq!(frame(0x4000_0000), " (kernel/src/shell/crash.rs:114)");
+    assert_eq!(inl(0x4000_0000), "");
+    assert_eq!(frame(0x4000_0010), " (kernel/src/shell/crash.rs:116)");
+    assert_eq!(
+        inl(0x4000_0010),
+        "  core::ptr::write_volatile::<u64> (core/src/ptr/mod.rs:2178) (inlined)\n"
+    );
+    assert_eq!(
+        inl(0x4000_0014),
+        "  core::ub_checks::check::<u64> (core/src/ptr/mod.rs:2178) (inlined)\n  core::ptr::write_volatile::<u64> (core/src/ptr/mod.rs:2170) (inlined)\n"
+    );
+    assert_eq!(frame(0x4000_0018), " (kernel/src/shell/crash.rs:117)");
+}
+
+/// A mutated or truncated inline section never panics, and whatever chain comes
+/// out only holds indices the table has.
+#[test]
+fn corrupted_inline_data_never_panics() {
+    let bytes = inline_sample();
+    let t = Table::parse(&bytes).unwrap();
+    let (off, len) = t.sect[S_INLINE_DATA];
+    let mut rng = 0x7777_1234u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for trial in 0..5000 {
+        let mut b = bytes.clone();
+        for _ in 0..1 + trial % 3 {
+            let at = if trial % 2 == 0 {
+                off + (next() as usize) % len
+            } else {
+                (next() as usize) % b.len()
+            };
+            b[at] = next() as u8;
+        }
+        if let Ok(t) = Table::parse(&b) {
+            for a in (0x3fff_fff0u64..0x4000_0050).step_by(2) {
+                let mut s = String::new();
+                t.write_frame_line(a, &mut s).unwrap();
+                t.write_inlined(a, " ", &mut s).unwrap();
+            }
+        }
+    }
+}

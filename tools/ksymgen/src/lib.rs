@@ -111,8 +111,10 @@ pub struct Options {
     /// each compilation unit's `DW_AT_comp_dir` is used (cargo compiles
     /// workspace members from the workspace root).
     pub workspace_root: Option<PathBuf>,
-    /// Leave out the line table.
+    /// Leave out the line table (and the inline records).
     pub no_lines: bool,
+    /// Leave out the inline records.
+    pub no_inline: bool,
 }
 
 /// What was built, for `ksymgen stats` and benchmarks.
@@ -176,6 +178,15 @@ impl fmt::Display for Stats {
             t.file_bytes,
             t.files
         )?;
+        writeln!(
+            f,
+            "inline records:         {} ({} functions), {} bytes ({} of them names); lines + inline: {:.2} bytes/row",
+            t.inline_records,
+            t.funcs,
+            t.inline_bytes,
+            t.func_name_bytes,
+            t.line_and_inline_bytes_per_row()
+        )?;
         let pct = |b: usize| 100.0 * b as f64 / self.text_bytes.max(1) as f64;
         writeln!(
             f,
@@ -230,6 +241,16 @@ pub fn build_table_with(elf: &[u8], opts: &Options) -> Result<(Vec<u8>, Stats), 
         if sym.is_undefined() || sym.section_index().is_none() {
             continue;
         }
+        // A module (relocatable object) keeps every section at address 0: only its
+        // code symbols are addresses in `.text`.
+        if file.kind() == object::ObjectKind::Relocatable
+            && !sym
+                .section_index()
+                .and_then(|i| file.section_by_index(i).ok())
+                .is_some_and(|s| s.kind() == SectionKind::Text)
+        {
+            continue;
+        }
         let Ok(raw) = sym.name() else { continue };
         if raw.is_empty() {
             continue;
@@ -259,9 +280,21 @@ pub fn build_table_with(elf: &[u8], opts: &Options) -> Result<(Vec<u8>, Stats), 
     let text_bytes = text.iter().map(|(a, e)| e - a).sum();
 
     if !opts.no_lines {
-        add_lines(&file, opts, &text, &mut |a, f, l| {
-            b.line_row(a, f, l);
-        })?;
+        let mut rows = Vec::new();
+        let mut inlines = Vec::new();
+        add_debug_info(
+            &file,
+            opts,
+            &text,
+            &mut |a, f, l| rows.push((a, f.to_string(), l)),
+            (!opts.no_inline).then_some(&mut |r: InlineRecord| inlines.push(r)),
+        )?;
+        for (a, f, l) in &rows {
+            b.line_row(*a, f, *l);
+        }
+        for (lo, hi, d, func, f, l) in &inlines {
+            b.inline(*lo, *hi, *d, func, f, *l);
+        }
     }
 
     let (bytes, table) = b.build_with_stats()?;
@@ -331,33 +364,125 @@ fn exec_ranges(file: &object::File<'_>) -> Vec<(u64, u64)> {
     text
 }
 
+/// Loads a DWARF section of `file`; in a relocatable object (a module) the section's
+/// relocations are applied first (every section sits at address 0 there, so a code
+/// address is an offset into `.text`).
+/// Offset added to code addresses when reading the DWARF of a relocatable object, so
+/// that code that `ld -r --gc-sections` dropped (its DWARF stays, without relocations,
+/// so its addresses read as small offsets from 0) cannot be mistaken for live code.
+const RELOC_BIAS: u64 = 1 << 44;
+
+/// Loads a DWARF section of `file`; in a relocatable object (a module) the section's
+/// relocations are applied first: every section sits at address 0 there, so a code
+/// address is an offset into `.text` (plus [`RELOC_BIAS`]).
+fn load_dwarf_section<'d>(
+    file: &object::File<'d>,
+    id: gimli::SectionId,
+) -> Result<Cow<'d, [u8]>, Error> {
+    let Some(sec) = file.section_by_name(id.name()) else {
+        return Ok(Cow::Borrowed(&[][..]));
+    };
+    let data = sec.uncompressed_data()?;
+    if file.kind() != object::ObjectKind::Relocatable {
+        return Ok(data);
+    }
+    let mut bytes = data.into_owned();
+    for (off, r) in sec.relocations() {
+        if r.kind() != object::RelocationKind::Absolute {
+            continue;
+        }
+        let target = match r.target() {
+            object::RelocationTarget::Symbol(i) => file.symbol_by_index(i).ok().map(|s| {
+                let sec = s
+                    .section_index()
+                    .and_then(|i| file.section_by_index(i).ok());
+                (s.address(), sec.map(|s| s.kind()))
+            }),
+            object::RelocationTarget::Section(i) => file
+                .section_by_index(i)
+                .ok()
+                .map(|s| (s.address(), Some(s.kind()))),
+            _ => None,
+        };
+        let Some((base, kind)) = target else { continue };
+        let v = match kind {
+            // References into DWARF sections are section offsets.
+            Some(SectionKind::Debug) => r.addend() as u64,
+            Some(SectionKind::Text) => base
+                .wrapping_add(r.addend() as u64)
+                .wrapping_add(RELOC_BIAS),
+            _ => base.wrapping_add(r.addend() as u64),
+        };
+        let size = usize::from(r.size() / 8);
+        let at = usize::try_from(off).map_err(|_| Error::Dwarf("relocation offset".into()))?;
+        let Some(slot) = at.checked_add(size).and_then(|end| bytes.get_mut(at..end)) else {
+            return Err(Error::Dwarf(format!(
+                "{}: relocation at {off:#x} outside the section",
+                id.name()
+            )));
+        };
+        match size {
+            4 => slot.copy_from_slice(&(v as u32).to_le_bytes()),
+            8 => slot.copy_from_slice(&v.to_le_bytes()),
+            _ => {}
+        }
+    }
+    Ok(Cow::Owned(bytes))
+}
+
 fn add_lines(
     file: &object::File<'_>,
     opts: &Options,
     text: &[(u64, u64)],
     b: &mut dyn FnMut(u64, &str, u32),
 ) -> Result<(), Error> {
-    let load = |id: gimli::SectionId| -> Result<Cow<'_, [u8]>, Error> {
-        match file.section_by_name(id.name()) {
-            Some(s) => Ok(s.uncompressed_data()?),
-            None => Ok(Cow::Borrowed(&[][..])),
-        }
-    };
-    let sections = gimli::DwarfSections::load(load)?;
+    add_debug_info(file, opts, text, b, None)
+}
+
+/// One inline record for [`TableBuilder::inline`]: `(lo, hi, depth, function, call
+/// file, call line)`.
+pub type InlineRecord = (u64, u64, usize, String, String, u32);
+
+fn add_debug_info(
+    file: &object::File<'_>,
+    opts: &Options,
+    text: &[(u64, u64)],
+    b: &mut dyn FnMut(u64, &str, u32),
+    inl: Option<&mut dyn FnMut(InlineRecord)>,
+) -> Result<(), Error> {
+    let sections = gimli::DwarfSections::load(|id| load_dwarf_section(file, id))?;
     let endian = if file.is_little_endian() {
         gimli::RunTimeEndian::Little
     } else {
         gimli::RunTimeEndian::Big
     };
     let dwarf = sections.borrow(|s| gimli::EndianSlice::new(s, endian));
-    let in_text = |a: u64| text.iter().any(|&(lo, hi)| lo <= a && a < hi);
+    let bias = if file.kind() == object::ObjectKind::Relocatable {
+        RELOC_BIAS
+    } else {
+        0
+    };
+    let in_text = |a: u64| {
+        a.checked_sub(bias)
+            .is_some_and(|a| text.iter().any(|&(lo, hi)| lo <= a && a < hi))
+    };
+    let mut b = |a: u64, f: &str, l: u32| b(a.wrapping_sub(bias), f, l);
+    let mut inl = inl.map(|cb| {
+        move |(lo, hi, d, func, f, l): InlineRecord| {
+            cb((lo.wrapping_sub(bias), hi.wrapping_sub(bias), d, func, f, l))
+        }
+    });
 
-    let mut units = dwarf.units();
-    while let Some(header) = units.next()? {
-        let unit = dwarf.unit(header)?;
-        let Some(program) = unit.line_program.clone() else {
-            continue;
-        };
+    let mut all = Vec::new();
+    let mut headers = dwarf.units();
+    while let Some(header) = headers.next()? {
+        all.push(dwarf.unit(header)?);
+    }
+    let units = Units {
+        dwarf: &dwarf,
+        all: &all,
+    };
+    for unit in &all {
         let comp_dir: PathBuf = unit
             .comp_dir
             .map(|d| PathBuf::from(d.to_string_lossy().into_owned()))
@@ -366,6 +491,12 @@ fn add_lines(
             .workspace_root
             .clone()
             .unwrap_or_else(|| comp_dir.clone());
+        if let Some(cb) = inl.as_mut() {
+            add_unit_inlines(&units, unit, &comp_dir, &root, &in_text, cb)?;
+        }
+        let Some(program) = unit.line_program.clone() else {
+            continue;
+        };
         let mut names: HashMap<u64, String> = HashMap::new();
         let mut seq: Vec<(u64, u64, u32)> = Vec::new();
         let mut rows = program.rows();
@@ -375,7 +506,7 @@ fn add_lines(
                     if in_text(start) {
                         for &(addr, fi, line) in &seq {
                             let name = names.entry(fi).or_insert_with(|| {
-                                let p = file_path(&dwarf, &unit, header, fi, &comp_dir)
+                                let p = file_path(&dwarf, unit, header, fi, &comp_dir)
                                     .unwrap_or_else(|| "??".into());
                                 shorten_path(&p, &root)
                             });
@@ -392,6 +523,143 @@ fn add_lines(
                 .map(|l| u32::try_from(l.get()).unwrap_or(u32::MAX))
                 .unwrap_or(0);
             seq.push((row.address(), row.file_index(), line));
+        }
+    }
+    Ok(())
+}
+
+/// Every unit of a DWARF file, for references across units.
+struct Units<'a, 'd> {
+    dwarf: &'a gimli::Dwarf<Slice<'d>>,
+    all: &'a [gimli::Unit<Slice<'d>>],
+}
+
+impl<'a, 'd> Units<'a, 'd> {
+    /// The unit holding `off` and the offset inside it.
+    fn resolve(
+        &self,
+        off: gimli::DebugInfoOffset,
+    ) -> Option<(&'a gimli::Unit<Slice<'d>>, gimli::UnitOffset)> {
+        let i = self.all.partition_point(|u| {
+            u.header
+                .offset()
+                .as_debug_info_offset()
+                .is_some_and(|o| o <= off)
+        });
+        let u = self.all.get(i.checked_sub(1)?)?;
+        Some((u, off.to_unit_offset(&u.header)?))
+    }
+}
+
+/// The name `llvm-addr2line -f -C` prints for a subprogram DIE: its linkage name,
+/// demangled (Rust without the hash), else its plain name, following
+/// `DW_AT_abstract_origin` / `DW_AT_specification`, across units too.
+fn die_name(
+    units: &Units<'_, '_>,
+    unit: &gimli::Unit<Slice<'_>>,
+    offset: gimli::UnitOffset,
+) -> Option<String> {
+    let (mut unit, mut off) = (unit, offset);
+    let dwarf = units.dwarf;
+    for _ in 0..8 {
+        let e = unit.entry(off).ok()?;
+        for at in [gimli::DW_AT_linkage_name, gimli::DW_AT_MIPS_linkage_name] {
+            if let Ok(Some(v)) = e.attr_value(at) {
+                if let Ok(n) = dwarf.attr_string(unit, v) {
+                    let n = n.to_string_lossy();
+                    return Some(demangle(&n));
+                }
+            }
+        }
+        if let Ok(Some(v)) = e.attr_value(gimli::DW_AT_name) {
+            if let Ok(n) = dwarf.attr_string(unit, v) {
+                return Some(n.to_string_lossy().into_owned());
+            }
+        }
+        let next = [gimli::DW_AT_abstract_origin, gimli::DW_AT_specification]
+            .into_iter()
+            .find_map(|at| match e.attr_value(at) {
+                Ok(Some(gimli::AttributeValue::UnitRef(o))) => Some((unit, o)),
+                Ok(Some(gimli::AttributeValue::DebugInfoRef(o))) => units.resolve(o),
+                _ => None,
+            })?;
+        (unit, off) = next;
+    }
+    None
+}
+
+/// Demangles a linkage name the way the tables store symbol names.
+pub fn demangle(raw: &str) -> String {
+    format!("{:#}", rustc_demangle::demangle(raw))
+}
+
+fn add_unit_inlines(
+    units: &Units<'_, '_>,
+    unit: &gimli::Unit<Slice<'_>>,
+    comp_dir: &Path,
+    root: &Path,
+    in_text: &dyn Fn(u64) -> bool,
+    cb: &mut dyn FnMut(InlineRecord),
+) -> Result<(), Error> {
+    let dwarf = units.dwarf;
+    let header = unit.line_program.as_ref().map(|p| p.header().clone());
+    let mut files: HashMap<u64, String> = HashMap::new();
+    let mut names: HashMap<gimli::UnitOffset, String> = HashMap::new();
+    // (tree depth, inline depth of the children)
+    let mut stack: Vec<(isize, usize)> = Vec::new();
+    let mut depth = 0isize;
+    let mut entries = unit.entries();
+    while let Some((delta, e)) = entries.next_dfs()? {
+        depth += delta;
+        while stack.last().is_some_and(|&(d, _)| d >= depth) {
+            stack.pop();
+        }
+        match e.tag() {
+            gimli::DW_TAG_subprogram => stack.push((depth, 0)),
+            gimli::DW_TAG_inlined_subroutine => {
+                let Some(&(_, level)) = stack.last() else {
+                    continue;
+                };
+                stack.push((depth, level + 1));
+                let func = names
+                    .entry(e.offset())
+                    .or_insert_with(|| {
+                        die_name(units, unit, e.offset()).unwrap_or_else(|| "??".into())
+                    })
+                    .clone();
+                let call_file = match (e.attr_value(gimli::DW_AT_call_file)?, &header) {
+                    (Some(gimli::AttributeValue::FileIndex(fi)), Some(h)) => files
+                        .entry(fi)
+                        .or_insert_with(|| {
+                            let p = file_path(dwarf, unit, h, fi, comp_dir)
+                                .unwrap_or_else(|| "??".into());
+                            shorten_path(&p, root)
+                        })
+                        .clone(),
+                    _ => "??".into(),
+                };
+                let call_line = match e.attr_value(gimli::DW_AT_call_line)? {
+                    Some(v) => v
+                        .udata_value()
+                        .and_then(|l| u32::try_from(l).ok())
+                        .unwrap_or(0),
+                    None => 0,
+                };
+                let mut ranges = dwarf.die_ranges(unit, e)?;
+                while let Some(r) = ranges.next()? {
+                    if r.end > r.begin && in_text(r.begin) {
+                        cb((
+                            r.begin,
+                            r.end,
+                            level,
+                            func.clone(),
+                            call_file.clone(),
+                            call_line,
+                        ));
+                    }
+                }
+            }
+            _ => {}
         }
     }
     Ok(())

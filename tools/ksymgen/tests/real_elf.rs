@@ -323,3 +323,131 @@ fn cli_stats_and_usage() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/file.elf"));
 }
+
+/// `llvm-addr2line -a -f -i -C` for `addrs` on `path`: per address, the frames
+/// innermost first as `(function, file, line)`.
+pub fn addr2line_chains(path: &Path, addrs: &[u64]) -> Vec<Vec<(String, String, u32)>> {
+    let tool = which("llvm-addr2line").expect(
+        "llvm-addr2line is missing: install the Debian package llvm (cargo xtask test does)",
+    );
+    let args: Vec<String> = addrs.iter().map(|a| format!("{a:#x}")).collect();
+    let out = Command::new(&tool)
+        .args(["-a", "-f", "-i", "-C", "-e"])
+        .arg(path)
+        .args(&args)
+        .output()
+        .expect("run llvm-addr2line");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut groups: Vec<Vec<(String, String, u32)>> = Vec::new();
+    let mut it = text.lines().peekable();
+    while let Some(l) = it.next() {
+        if l.starts_with("0x") {
+            groups.push(Vec::new());
+            continue;
+        }
+        let loc = it.next().unwrap_or("??:0");
+        let (file, line) = loc.rsplit_once(':').unwrap_or((loc, "0"));
+        let line = line
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if let Some(g) = groups.last_mut() {
+            g.push((l.to_string(), file.to_string(), line));
+        }
+    }
+    assert_eq!(groups.len(), addrs.len(), "one group per address");
+    groups
+}
+
+/// Our frames for `addr`, innermost first, in addr2line's shape: each inlined level
+/// (name, location), then the symbol with the frame's own line.
+pub fn our_chain(t: &Table<'_>, addr: u64) -> Vec<(String, String, u32)> {
+    let chain = t.inline_chain(addr);
+    let mut out = Vec::new();
+    for k in (0..chain.len()).rev() {
+        let f = chain.get(k).unwrap();
+        let (file, line) = match chain.get(k + 1) {
+            Some(inner) => (inner.call_file.to_string(), inner.call_line),
+            None => t
+                .line(addr)
+                .map(|(f, l)| (f.to_string(), l))
+                .unwrap_or(("??".into(), 0)),
+        };
+        out.push((f.func.to_string(), file, line));
+    }
+    let name = t
+        .lookup(addr)
+        .map(|s| s.name().to_string())
+        .unwrap_or_default();
+    let (file, line) = t
+        .frame_line(addr)
+        .map(|(f, l)| (f.to_string(), l))
+        .unwrap_or(("??".into(), 0));
+    out.push((name, file, line));
+    out
+}
+
+/// Same frames as `llvm-addr2line -f -i -C`: names exactly, lines exactly, files by
+/// their last component (ours are shortened). The outermost name may be any alias
+/// `aliases` accepts (identical-code folding gives one address several symbols; the
+/// table names one, DWARF another).
+pub fn same_chain(
+    ours: &[(String, String, u32)],
+    want: &[(String, String, u32)],
+    aliases: &dyn Fn(&str, &str) -> bool,
+) -> bool {
+    let n = ours.len();
+    ours.len() == want.len()
+        && ours.iter().zip(want).enumerate().all(|(i, (o, w))| {
+            (o.0 == w.0 || (i + 1 == n && aliases(&o.0, &w.0)))
+                && o.2 == w.2
+                && w.1.ends_with(o.1.rsplit('/').next().unwrap_or(""))
+        })
+}
+
+#[test]
+fn inline_chains_match_addr2line() {
+    let (path, stats) = patched();
+    let elf = std::fs::read(path).unwrap();
+    let bytes = table_bytes(&elf);
+    let t = Table::parse(&bytes).unwrap();
+    assert!(stats.table.inline_records > 10, "{:?}", stats.table);
+    let file = object::File::parse(&*elf).unwrap();
+    let text = file.section_by_name(".text").unwrap();
+    let addrs: Vec<u64> = (text.address()..text.address() + text.size())
+        .step_by(4)
+        .filter(|&a| t.line(a).is_some())
+        .collect();
+    let want = addr2line_chains(path, &addrs);
+    let mut at: HashMap<String, u64> = HashMap::new();
+    for s in file.symbols() {
+        if let Ok(n) = s.name() {
+            at.insert(format!("{:#}", rustc_demangle::demangle(n)), s.address());
+        }
+    }
+    let aliases = |a: &str, b: &str| at.contains_key(a) && at.get(a) == at.get(b);
+    let mut inlined = 0;
+    let mut bad = Vec::new();
+    for (a, w) in addrs.iter().zip(&want) {
+        let ours = our_chain(&t, *a);
+        if ours.len() > 1 {
+            inlined += 1;
+        }
+        if !same_chain(&ours, w, &aliases) {
+            bad.push(format!("{a:#x}:\n  ours {ours:?}\n  addr2line {w:?}"));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {} differ:\n{}",
+        bad.len(),
+        addrs.len(),
+        bad[..bad.len().min(8)].join("\n")
+    );
+    assert!(
+        inlined * 10 >= addrs.len(),
+        "only {inlined} of {} addresses have inlined code",
+        addrs.len()
+    );
+}

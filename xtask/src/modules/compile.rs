@@ -7,6 +7,7 @@ use super::*;
 pub const C_FLAGS: &[&str] = &[
     "-c",
     "-O2",
+    "-g",
     "-std=gnu11",
     "-Wall",
     "-Wextra",

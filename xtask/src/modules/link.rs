@@ -21,7 +21,7 @@ SECTIONS
   .kmod_tests 0 : { KEEP(*(.kmod_tests)) }
   /DISCARD/ : {
     *(.eh_frame) *(.eh_frame_hdr) *(.note .note.*) *(.comment)
-    *(.debug*) *(.llvmbc) *(.llvmcmd)
+    *(.llvmbc) *(.llvmcmd)
   }
 }
 ";
@@ -92,5 +92,5 @@ pub(super) fn link_module(
         .arg(&localized)
         .arg(&tmp);
     run_tool(&mut rename).map_err(|e| format!("module {name}: objcopy failed: {e}"))?;
-    fs::rename(&tmp, out).map_err(|e| format!("rename {} -> {}: {e}", tmp.display(), out.display()))
+    super::lineinfo::finish(name, work, &tmp, out)
 }

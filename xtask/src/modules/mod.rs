@@ -12,7 +12,8 @@
 //! 3. `aarch64-linux-gnu-ld -r --gc-sections` with a generated script: the module's own
 //!    objects, then the archive (only the members that are needed: core, alloc,
 //!    compiler_builtins pieces), rooted at `init_module`, `cleanup_module` and the exports;
-//!    `.modinfo`/`.modexports` kept; `.eh_frame`, debug info and embedded bitcode dropped.
+//!    `.modinfo`/`.modexports` kept; `.eh_frame` and embedded bitcode dropped; the DWARF goes to
+//!    `NAME.ko.debug` and a compact line table and build ID into the `.ko` (`lineinfo`).
 //! 4. `aarch64-linux-gnu-objcopy`: every defined symbol becomes local except the entry
 //!    points and the exports (two modules may both carry core's code), and undefined symbols
 //!    no relocation uses are dropped.
@@ -32,6 +33,7 @@ mod abi;
 mod compile;
 mod discover;
 mod inspect;
+mod lineinfo;
 mod link;
 mod verify;
 
@@ -433,6 +435,7 @@ fn publish(
             fs::rename(&tmp, &dest)
                 .map_err(|e| format!("rename {} -> {}: {e}", tmp.display(), dest.display()))?;
         }
+        lineinfo::publish_debug(&m.out, &dest)?;
         published.push(dest);
     }
     Ok(published)

@@ -1,0 +1,111 @@
+//! `cargo xtask gdb` in batch mode against a real guest: a breakpoint on a module
+//! function set before the module exists is hit once the module loads and runs, and gdb
+//! shows the module's source file and line.
+
+use e2e::{qemu, source_line, T};
+use qemu_harness::workspace_root;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills gdb (by its pid) if the test fails before it exits.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free TCP port")
+}
+
+#[test]
+fn pending_breakpoint_in_a_module_is_hit_with_its_source_line() {
+    let xtask = workspace_root().join("target/debug/xtask");
+    assert!(
+        xtask.exists(),
+        "{} missing: run through cargo xtask test",
+        xtask.display()
+    );
+    let port = free_port();
+    let mut q = qemu();
+    q.gdb = Some(port);
+    let mut g = q.spawn().expect("qemu");
+    let gdb = Command::new(&xtask)
+        .args(["gdb", "--port", &port.to_string(), "--"])
+        .args([
+            "-batch",
+            "-ex",
+            "break deep_rust::inner",
+            "-ex",
+            "continue",
+            "-ex",
+            "info line *$pc",
+            "-ex",
+            "bt 3",
+            "-ex",
+            "kill",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start xtask gdb");
+    let mut gdb = Reap(gdb);
+    // gdb continues the guest: boot, then load and run the module.
+    g.expect("\n> ", T)
+        .unwrap_or_else(|e| panic!("no prompt under gdb: {e}"));
+    let out = g.run("insmod deep_rust", T).unwrap();
+    assert!(out.contains("deep_rust: loaded at"), "{out}");
+    g.send(b"deep_rust\r").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = gdb.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "gdb did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut text = String::new();
+    gdb.0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    let mut err = String::new();
+    gdb.0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let all = format!("{text}\n--- stderr ---\n{err}");
+    assert!(status.success(), "gdb failed: {all}");
+    assert!(all.contains("[kmod] deep_rust: symbols from"), "{all}");
+    assert!(all.contains("Breakpoint 1, deep_rust::inner"), "{all}");
+    // The breakpoint sits after inner's prologue, on its first statement.
+    let line = source_line(
+        "modules/deep_rust/src/lib.rs",
+        "println!(\"deep_rust: writing",
+    );
+    assert!(
+        all.contains(&format!("Line {line} of \"modules/deep_rust/src/lib.rs\"")),
+        "want line {line}: {all}"
+    );
+    // The caller's frame is the module too, with its own file and line.
+    let outer = source_line("modules/deep_rust/src/lib.rs", "// LINE: outer");
+    assert!(
+        all.lines().any(|l| l.starts_with("#1 ")
+            && l.contains(" in deep_rust::outer ")
+            && l.ends_with(&format!(" at modules/deep_rust/src/lib.rs:{outer}"))),
+        "want outer at line {outer}: {all}"
+    );
+}
