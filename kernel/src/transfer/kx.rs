@@ -213,10 +213,11 @@ pub fn receive(
     })
 }
 
-/// Tries to send the result frame this many times.
-const RESULT_TRIES: u32 = 5;
+/// Tries to send the result frame this many times (a noisy line back to the host may
+/// damage several in a row; the host is waiting for it all the while).
+const RESULT_TRIES: u32 = 25;
 /// Wait for the host's `Bye` after each.
-const RESULT_WAIT_US: u64 = 300_000;
+const RESULT_WAIT_US: u64 = 200_000;
 
 /// Reports what insmod did in a checked `Result` frame, repeated until the host answers
 /// with `Bye` (sequence 1) or [`RESULT_TRIES`] passed: the host's verdict rests on this
