@@ -1,6 +1,6 @@
 //! `cargo xtask gdb` in batch mode against a real guest: a breakpoint on a module
-//! function set before the module exists is hit once the module loads and runs, and gdb
-//! shows the module's source file and line.
+//! function set before the module exists is hit once the module loads (again, after an
+//! rmmod) and runs, and gdb shows the module's source file and line.
 
 use e2e::{qemu, source_line, T};
 use qemu_harness::workspace_root;
@@ -62,6 +62,10 @@ fn pending_breakpoint_in_a_module_is_hit_with_its_source_line() {
     // gdb continues the guest: boot, then load and run the module.
     g.expect("\n> ", T)
         .unwrap_or_else(|e| panic!("no prompt under gdb: {e}"));
+    // Load, unload and load again: gdb must drop the first symbols and take the second.
+    let out = g.run("insmod deep_rust", T).unwrap();
+    assert!(out.contains("deep_rust: loaded at"), "{out}");
+    g.run("rmmod deep_rust", T).unwrap();
     let out = g.run("insmod deep_rust", T).unwrap();
     assert!(out.contains("deep_rust: loaded at"), "{out}");
     g.send(b"deep_rust\r").unwrap();
@@ -89,7 +93,15 @@ fn pending_breakpoint_in_a_module_is_hit_with_its_source_line() {
         .unwrap();
     let all = format!("{text}\n--- stderr ---\n{err}");
     assert!(status.success(), "gdb failed: {all}");
-    assert!(all.contains("[kmod] deep_rust: symbols from"), "{all}");
+    assert_eq!(
+        all.matches("[kmod] deep_rust: symbols from").count(),
+        2,
+        "loaded twice: {all}"
+    );
+    assert!(
+        all.contains("[kmod] deep_rust: symbols removed"),
+        "rmmod drops them: {all}"
+    );
     assert!(all.contains("Breakpoint 1, deep_rust::inner"), "{all}");
     // The breakpoint sits after inner's prologue, on its first statement.
     let line = source_line(

@@ -595,3 +595,25 @@ fn corrupt_module_line_tables_never_break_the_report() {
         assert!(out.contains("faulted earlier"), "{out}");
     }
 }
+
+/// The checker itself can fail: the real `crash null-write` report with one inlined
+/// line's number changed by one must be rejected.
+#[test]
+#[should_panic(expected = "addr2line says")]
+fn the_addr2line_check_rejects_a_wrong_inlined_line() {
+    let r = crash("null-write");
+    let (i, l) = r
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.starts_with("    ") && l.ends_with(" (inlined)"))
+        .expect("an (inlined) line in the report");
+    let (head, tail) = l.rsplit_once(':').unwrap();
+    let n: u32 = tail.trim_end_matches(") (inlined)").parse().unwrap();
+    let bad = format!("{head}:{}) (inlined)", n + 1);
+    let doctored: Vec<String> = r
+        .lines()
+        .enumerate()
+        .map(|(k, x)| if k == i { bad.clone() } else { x.to_string() })
+        .collect();
+    check_kernel_frames("null-write (doctored)", &doctored.join("\n"));
+}

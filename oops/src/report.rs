@@ -29,6 +29,7 @@
 //! x2 : 0000000000000012 x1 : 0000000000000000 x0 : 0000000000000000
 //! Call trace:
 //!  kernel::shell::crash::null_write+0x14/0x30 (kernel/src/shell/crash.rs:41)
+//!     core::ptr::write_volatile::<u64> (core/src/ptr/mod.rs:2178) (inlined)
 //!  kernel::shell::crash::run+0x88/0x1a0 (kernel/src/shell/crash.rs:17)
 //!  kernel::main+0x1c4/0x200 (kernel/src/main.rs:52)
 //! Code: d2800001 d2800000 f90003e1 aa0003e1 (b900003f)
@@ -44,6 +45,10 @@
 //!   when [`OopsInfo::trap_lr_offset`] tells where the trap frame keeps x30;
 //! * ` (P)`: an exact interrupted pc recovered across an exception boundary
 //!   (a frame record followed by [`EXCEPTION_FRAME_MARKER`](crate::unwind::EXCEPTION_FRAME_MARKER)).
+//!
+//! Each frame line shows the line in the frame's own function (the call site of the
+//! outermost inlined callee, [`Table::frame_line`]); under it
+//! [`Symbolizer::write_inlined`] prints one line per inlined level, innermost first.
 //!
 //! Return addresses are looked up at `address - 4` (so a call to a `noreturn`
 //! function at the end of its caller still names the caller and its line) but

@@ -164,6 +164,14 @@ pub fn run(boots: usize, only: &[String]) -> Result<(), String> {
     let want = |p: &str| only.is_empty() || only.iter().any(|o| o == p);
     crate::deps::ensure(&["qemu-system-aarch64", "sb", UBOOT, "ld.lld"])?;
     crate::image::build()?;
+    // Sizes only: no timing to distort, so it runs beside other guests too.
+    if want("lineinfo") {
+        crate::lineinfo_bench::run()?;
+        println!();
+        if only.iter().all(|o| o == "lineinfo") && !only.is_empty() {
+            return Ok(());
+        }
+    }
     require_alone()?;
     if want("boot") {
         boot_bench(boots)?;
@@ -171,10 +179,6 @@ pub fn run(boots: usize, only: &[String]) -> Result<(), String> {
     }
     if want("kallsyms") {
         kallsyms_bench()?;
-        println!();
-    }
-    if want("lineinfo") {
-        crate::lineinfo_bench::run()?;
         println!();
     }
     if want("modules") {

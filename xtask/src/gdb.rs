@@ -69,9 +69,11 @@ class LoadHook(gdb.Breakpoint):
 
     def stop(self):
         name, sections = read_record()
+        addrs = dict(sections)
+        if loaded.get(name) == addrs.get(".text"):
+            return False  # the same load reported twice
         unload(name)
         path = find_debug(name)
-        addrs = dict(sections)
         if path is None or ".text" not in addrs:
             print("[kmod] %s: no %s.ko.debug in %s" % (name, name, MODULE_DIRS))
             return False

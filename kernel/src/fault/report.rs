@@ -8,6 +8,7 @@
 use crate::platform::console::Emergency;
 use arch::exception::Exception;
 use arch::{TrapFrame, TrapKind};
+use core::cell::Cell;
 use core::fmt::{self, Display, Write};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use oops::{Cause, MemReader, OopsInfo, PanicLocation, Regs, StackRange, Symbolizer, Taint};
@@ -33,6 +34,8 @@ impl MemReader for Probe {
 /// The kernel's table, then every loaded module.
 pub struct KernelSymbols {
     table: Option<oops::Table<'static>>,
+    /// The inline chain last decoded (a frame line and its `(inlined)` lines share it).
+    last: Cell<Option<(u64, oops::InlineChain<'static>)>>,
 }
 
 impl KernelSymbols {
@@ -40,7 +43,19 @@ impl KernelSymbols {
     pub fn new() -> Self {
         KernelSymbols {
             table: crate::platform::kallsyms::table().ok(),
+            last: Cell::new(None),
         }
+    }
+
+    fn chain(&self, t: &oops::Table<'static>, lookup: u64) -> oops::InlineChain<'static> {
+        if let Some((a, c)) = self.last.get() {
+            if a == lookup {
+                return c;
+            }
+        }
+        let c = t.inline_chain(lookup);
+        self.last.set(Some((lookup, c)));
+        c
     }
 }
 
@@ -60,10 +75,21 @@ impl Symbolizer for KernelSymbols {
         if super::modules().in_module_area(lookup) {
             return super::modules().symbolize(addr, lookup, w);
         }
-        match &self.table {
-            Some(t) => t.symbolize(addr, lookup, w),
-            None => Ok(false),
-        }
+        let Some(t) = &self.table else {
+            return Ok(false);
+        };
+        let Some(sym) = t.lookup(lookup) else {
+            return Ok(false);
+        };
+        write!(
+            w,
+            "{}+{:#x}/{:#x}",
+            sym.name(),
+            addr.wrapping_sub(sym.start),
+            sym.size
+        )?;
+        t.write_frame_line_in(&self.chain(t, lookup), lookup, w)?;
+        Ok(true)
     }
 
     fn function_range(&self, addr: u64) -> Option<(u64, u64)> {
@@ -78,7 +104,7 @@ impl Symbolizer for KernelSymbols {
             return super::modules().write_inlined(lookup, w);
         }
         match &self.table {
-            Some(t) => Symbolizer::write_inlined(t, lookup, w),
+            Some(t) => t.write_inlined_in(&self.chain(t, lookup), lookup, oops::INLINE_INDENT, w),
             None => Ok(()),
         }
     }

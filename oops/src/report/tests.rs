@@ -402,3 +402,90 @@ fn composite_symbolizer() {
     assert!(!list[..].symbolize(0x5000, 0x5000, &mut s).unwrap());
     assert!(s.is_empty());
 }
+
+/// Inline records: the pc frame shows its own function's line (the call site) and one
+/// `(inlined)` line per level, innermost first; a return address is looked up at the
+/// call instruction (return address - 4) for its chain too.
+#[test]
+fn call_trace_prints_inlined_levels() {
+    let mut b = TableBuilder::new();
+    b.symbol("kernel::shell::crash::null_write", 0x1000, 0x40, true);
+    b.symbol("kernel::shell::crash::run", 0x1040, 0x40, true);
+    b.symbol("kernel::main", 0x2000, 0x100, true);
+    b.line_row(0x1000, "kernel/src/shell/crash.rs", 40);
+    b.line_row(0x1010, "core/src/ptr/mod.rs", 2178);
+    b.line_row(0x1018, "kernel/src/shell/crash.rs", 44);
+    b.line_row(0x1040, "kernel/src/shell/crash.rs", 10);
+    b.line_row(0x1080, "", 0);
+    b.line_row(0x2000, "kernel/src/main.rs", 50);
+    b.line_row(0x2100, "", 0);
+    // null_write inlines write_volatile (at crash.rs:42), which inlines check (ptr:2170).
+    b.inline(
+        0x1010,
+        0x1018,
+        0,
+        "core::ptr::write_volatile::<u64>",
+        "kernel/src/shell/crash.rs",
+        42,
+    );
+    b.inline(
+        0x1014,
+        0x1018,
+        1,
+        "core::ub_checks::check",
+        "core/src/ptr/mod.rs",
+        2170,
+    );
+    // run inlines dispatch at crash.rs:12 over the call that returns to 0x1050.
+    b.inline(
+        0x1048,
+        0x1050,
+        0,
+        "kernel::shell::dispatch",
+        "kernel/src/shell/crash.rs",
+        12,
+    );
+    let bytes = b.build().unwrap();
+    let t = Table::parse(&bytes).unwrap();
+    let mut regs = base_regs();
+    regs.x[30] = 0x1050;
+    let mut m = Mem::default();
+    m.rec(0x7f00, 0x7f40, 0x1050).rec(0x7f40, 0, 0x2010);
+    let info = OopsInfo {
+        stacks: &STACKS,
+        ..OopsInfo::new(
+            &regs,
+            Cause::Exception {
+                esr: 0x9600_0045,
+                far: 0,
+            },
+            &m,
+            &t,
+        )
+    };
+    let r = render(&info);
+    let trace: Vec<&str> = r
+        .lines()
+        .skip_while(|l| *l != "Call trace:")
+        .skip(1)
+        .take_while(|l| !l.starts_with("Code:"))
+        .collect();
+    assert_eq!(
+        trace,
+        [
+            " kernel::shell::crash::null_write+0x14/0x40 (kernel/src/shell/crash.rs:42)",
+            "    core::ub_checks::check (core/src/ptr/mod.rs:2178) (inlined)",
+            "    core::ptr::write_volatile::<u64> (core/src/ptr/mod.rs:2170) (inlined)",
+            " kernel::shell::crash::run+0x10/0x40 (kernel/src/shell/crash.rs:12)",
+            "    kernel::shell::dispatch (kernel/src/shell/crash.rs:10) (inlined)",
+            " kernel::main+0x10/0x100 (kernel/src/main.rs:50)",
+        ],
+        "{r}"
+    );
+    assert!(
+        r.contains(
+            "pc : kernel::shell::crash::null_write+0x14/0x40 (kernel/src/shell/crash.rs:42)\n"
+        ),
+        "{r}"
+    );
+}

@@ -1024,8 +1024,12 @@ impl<'a> Table<'a> {
             let d = c.zigzag()?.checked_mul(1i64 << shift)?;
             start = start.checked_add_signed(d)?;
             let len = c.varint()?.checked_shl(shift)?;
+            if start > addr {
+                // Starts never decrease within a block: nothing later covers addr.
+                break;
+            }
             let end = start.checked_add(len)?;
-            if start <= addr && addr < end {
+            if addr < end {
                 if let Some(slot) = found.get_mut(depth) {
                     *slot = Some(site);
                 }
@@ -1048,7 +1052,11 @@ impl<'a> Table<'a> {
     /// outermost inlined function when code was inlined there, else the line of the
     /// instruction itself.
     pub fn frame_line(&self, addr: u64) -> Option<(FileName<'a>, u32)> {
-        let chain = self.inline_chain(addr);
+        self.frame_line_in(&self.inline_chain(addr), addr)
+    }
+
+    /// [`Table::frame_line`] with the chain of `addr` already decoded.
+    pub fn frame_line_in(&self, chain: &InlineChain<'a>, addr: u64) -> Option<(FileName<'a>, u32)> {
         match chain.get(0) {
             Some(f) => Some((f.call_file, f.call_line)),
             None => self.line(addr),
@@ -1057,7 +1065,17 @@ impl<'a> Table<'a> {
 
     /// Writes ` (file:line)` for [`Table::frame_line`] (nothing when unknown).
     pub fn write_frame_line(&self, addr: u64, w: &mut dyn fmt::Write) -> fmt::Result {
-        if let Some((file, line)) = self.frame_line(addr) {
+        self.write_frame_line_in(&self.inline_chain(addr), addr, w)
+    }
+
+    /// [`Table::write_frame_line`] with the chain of `addr` already decoded.
+    pub fn write_frame_line_in(
+        &self,
+        chain: &InlineChain<'a>,
+        addr: u64,
+        w: &mut dyn fmt::Write,
+    ) -> fmt::Result {
+        if let Some((file, line)) = self.frame_line_in(chain, addr) {
             write!(w, " ({file}:{line})")?;
         }
         Ok(())
@@ -1067,7 +1085,17 @@ impl<'a> Table<'a> {
     /// `llvm-addr2line -i`, without its last entry, which is the frame itself):
     /// `{indent}name (file:line) (inlined)`.
     pub fn write_inlined(&self, addr: u64, indent: &str, w: &mut dyn fmt::Write) -> fmt::Result {
-        let chain = self.inline_chain(addr);
+        self.write_inlined_in(&self.inline_chain(addr), addr, indent, w)
+    }
+
+    /// [`Table::write_inlined`] with the chain of `addr` already decoded.
+    pub fn write_inlined_in(
+        &self,
+        chain: &InlineChain<'a>,
+        addr: u64,
+        indent: &str,
+        w: &mut dyn fmt::Write,
+    ) -> fmt::Result {
         let n = chain.len();
         for k in (0..n).rev() {
             let Some(f) = chain.get(k) else { continue };

@@ -10,9 +10,16 @@
 //!   its name demangled with `rustc_demangle`'s alternate format (no hash);
 //! * the build ID: the GNU build-id note when present, else the SHA-1 of the
 //!   allocated sections (names, addresses and contents) except `.kallsyms`;
+//! * the inline records from `.debug_info` (every address range of every
+//!   `DW_TAG_inlined_subroutine`: depth, the inlined function's name as
+//!   `llvm-addr2line -f -C` prints it, and the call's file and line);
 //! * the line table from `.debug_line` (innermost locations), with paths made
 //!   relative to the workspace (`kernel/src/main.rs`), the Rust sysroot
 //!   (`core/src/fmt/mod.rs`) or the cargo registry (`spin-0.10.1/src/mutex.rs`).
+//!
+//! [`build_table`] also takes a module (`ET_REL`, every section at address 0): its
+//! debug sections' relocations are applied first, code symbols and addresses are
+//! offsets into `.text`, and DWARF of code `ld -r --gc-sections` dropped is left out.
 #![forbid(unsafe_code)]
 
 use object::{Object, ObjectSection, ObjectSymbol, SectionFlags, SectionKind, SymbolKind};
