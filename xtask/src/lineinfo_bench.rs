@@ -1,5 +1,5 @@
 //! `cargo xtask bench --only lineinfo`: what line and inline information costs. For the
-//! kernel and every module in `target/modules`: line rows, inline records, bytes per row
+//! kernel and every example module: line rows, inline records, bytes per row
 //! (line rows, file names, inline records and inlined names together), and the growth it
 //! causes (kernel: the table with against without inline records, and the `.kallsyms`
 //! reservation; modules: the `.ko` against the same `.ko` without `.modlines` and the
@@ -68,14 +68,12 @@ pub fn run() -> Result<(), String> {
         .map(|s| s.size())
         .sum();
     println!("  kernel image: {alloc} bytes of allocated sections");
+    // The project's example modules (a user's own in target/modules stay out).
     let dir = crate::root().join("target/modules");
-    let mut kos: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "ko"))
+    let kos: Vec<_> = crate::modules::examples(&crate::root())?
+        .iter()
+        .map(|n| dir.join(format!("{n}.ko")))
         .collect();
-    kos.sort();
     println!(
         "  {:<16} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8}",
         "module", "rows", "inline", "B/row", ".ko", "without", "growth"
