@@ -1258,3 +1258,40 @@ fn the_console_verdict_matches_the_kernel_with_a_noisy_return_line() {
     }
     assert!(loaded_runs > 0, "no run got through ({failed_runs} failed)");
 }
+
+/// When no `Hello` gets through, the console gives up and says so to the kernel too: the
+/// kernel stops waiting at once instead of for its full two minutes.
+#[test]
+fn a_console_that_gives_up_on_hello_stops_the_kernel_waiting() {
+    let mut g = boot("giveup");
+    // Every frame the host sends is lost except an Abort.
+    g.g.set_outbound_filter(Some(Box::new(|b: &[u8]| {
+        if b.first() == Some(&0xA5) && b.get(1) != Some(&(kx_kind_abort())) {
+            Vec::new()
+        } else {
+            b.to_vec()
+        }
+    })));
+    g.send_raw(b"insmod\r");
+    g.expect_bytes(READY_MARK, T);
+    let mark = g.mark();
+    let opts = kx::Options {
+        hello_timeout: Duration::from_secs(1),
+        ..kx::Options::default()
+    };
+    let abort = AtomicBool::new(false);
+    let data = std::fs::read(workspace_root().join("target/modules/hello_c.ko")).unwrap();
+    let r = kx::send(&mut g, "hello_c", &data, &opts, &abort, &mut |_, _| {});
+    assert!(matches!(r, Err(kx::UploadError::NoAnswer)), "{r:?}");
+    let t0 = Instant::now();
+    g.expect("\n> ", Duration::from_secs(5));
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let out = g.text_since(mark);
+    assert!(out.contains("upload failed: "), "{out}");
+    g.g.set_outbound_filter(None);
+    assert!(g.cmd("echo alive").contains("alive"));
+}
+
+fn kx_kind_abort() -> u8 {
+    kconsole::frame::Kind::Abort as u8
+}
