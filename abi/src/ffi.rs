@@ -51,11 +51,10 @@ mod tests {
     fn kstr_layout_and_bytes() {
         assert_eq!(core::mem::size_of::<KStr>(), 16);
         let s = KStr::new("abc");
-        // SAFETY: borrows a live literal.
         #[allow(unsafe_code)]
+        // SAFETY: borrows a live literal.
         let b = unsafe { s.bytes() };
         assert_eq!(b, b"abc");
-        // SAFETY: an empty string reads nothing.
         #[allow(unsafe_code)]
         // SAFETY: the empty string has no bytes to read.
         let e = unsafe { KStr::EMPTY.bytes() };

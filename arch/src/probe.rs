@@ -116,9 +116,8 @@ pub fn copy_from(src: u64, dst: &mut [u8]) -> bool {
     if src.checked_add(dst.len() as u64).is_none() {
         return false;
     }
-    // SAFETY: the stores go to `dst`, which we borrow mutably and which is mapped; the
-    // loads are covered by fixup entries, so a bad `src` makes the copy fail instead of
-    // faulting.
+    // Stores go to `dst` (borrowed mutably, mapped); a bad `src` makes the copy fail.
+    // SAFETY: every load of the copy is covered by a fixup entry.
     unsafe { __probe_copy(dst.as_mut_ptr() as u64, src, dst.len() as u64) == 0 }
 }
 

@@ -1,22 +1,9 @@
 //! Loadable modules in the running kernel: every example, the error paths, W^X, and heap
 //! accounting over many load/unload cycles.
 
-use e2e::{boot, cmd, qemu, T};
+use e2e::{boot, cmd, heap_in_use, qemu, T};
 use qemu_harness::{workspace_root, Guest};
 use std::path::PathBuf;
-
-fn heap_in_use(g: &mut Guest) -> u64 {
-    let m = cmd(g, "meminfo");
-    let line = m
-        .lines()
-        .find(|l| l.starts_with("Heap:"))
-        .unwrap_or_else(|| panic!("{m}"));
-    line.split(", ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{line}"))
-}
 
 fn ko(name: &str) -> PathBuf {
     workspace_root()

@@ -267,9 +267,8 @@ kexport!(
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(&(ptr as u64).to_ne_bytes());
         bytes[8..].copy_from_slice(&(len as u64).to_ne_bytes());
-        // SAFETY: the range is the running module's own writable memory or the stack it
-        // runs on, checked above; the store is fault-safe. The value lives in the module
-        // record until the module is unloaded.
+        // The value lives in the module record until the module is unloaded.
+        // SAFETY: the range is the module's own writable memory or its stack (checked above).
         if !unsafe { arch::probe::copy_to(addr, &bytes) } {
             return refuse("kmod_param", ExportError::NotWritable { addr, len: size });
         }

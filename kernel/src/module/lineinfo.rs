@@ -87,10 +87,9 @@ impl LineInfo {
 
     fn table(&self) -> Option<Result<oops::Table<'_>, oops::FormatError>> {
         let (addr, len) = self.table?;
-        // SAFETY: `addr..addr+len` is the module's `.modlines` section, placed by the
-        // linker inside the module's image, mapped read-only and never written after
-        // insmod; it stays mapped while the module is in MODULES, and every caller holds
-        // the MODULES lock (or the module record itself) while the slice is used.
+        // `addr..addr+len` is the module's `.modlines`, inside its image, read-only after
+        // insmod and mapped while the module is in MODULES, whose lock callers hold.
+        // SAFETY: the range is mapped, immutable and outlives every use (see above).
         let bytes = unsafe { core::slice::from_raw_parts(addr as *const u8, len) };
         Some(oops::Table::parse(bytes))
     }

@@ -143,9 +143,9 @@ pub unsafe fn call(addr: u64, a0: u64, a1: u64, a2: u64) -> u64 {
         Some(&(_, top)) if outer => top,
         _ => 0,
     };
-    // SAFETY: guaranteed by the caller; `module_call` saves and restores x19..x30, sp and
-    // the interrupt masks around it; the module stack is mapped RW and used by nothing
-    // else while the outermost module call runs.
+    // `module_call` saves and restores x19..x30, sp and the interrupt masks; the module
+    // stack is mapped RW and used only by the outermost module call.
+    // SAFETY: `addr` is module code, guaranteed by the caller.
     let r = unsafe { arch::recover::module_call(addr, a0, a1, a2, stack) };
     CALL_DEPTH.fetch_sub(1, Ordering::Relaxed);
     r
