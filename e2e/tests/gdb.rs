@@ -121,3 +121,135 @@ fn pending_breakpoint_in_a_module_is_hit_with_its_source_line() {
         "want outer at line {outer}: {all}"
     );
 }
+
+/// Runs `cargo xtask gdb --port PORT EXTRA... -- ARGS...` and waits for it; once gdb has
+/// had 5 s to attach, sends `poke` to the guest. Returns gdb's stdout and stderr.
+fn batch_gdb(
+    g: &mut qemu_harness::Guest,
+    port: u16,
+    extra: &[&str],
+    args: &[&str],
+    poke: Option<&[u8]>,
+) -> String {
+    let xtask = workspace_root().join("target/debug/xtask");
+    let child = Command::new(&xtask)
+        .args(["gdb", "--port", &port.to_string()])
+        .args(extra)
+        .arg("--")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start xtask gdb");
+    let mut child = Reap(child);
+    let start = Instant::now();
+    let mut poke = poke;
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            if let Some(p) = poke.take() {
+                g.send(p).unwrap();
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "gdb did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut text = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    let mut err = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let all = format!("{text}\n--- stderr ---\n{err}");
+    assert!(status.success(), "gdb failed: {all}");
+    all
+}
+
+/// gdb attached after modules were loaded finds them in the kernel's list, and refuses a
+/// `.ko.debug` whose build ID is not the loaded module's.
+#[test]
+fn gdb_attached_late_loads_modules_already_loaded() {
+    let port = free_port();
+    let mut q = qemu();
+    q.gdb = Some(port);
+    q.gdb_wait = false;
+    let mut g = q.spawn().expect("qemu");
+    g.expect("\n> ", T).expect("prompt");
+    for m in ["deep_rust", "hello"] {
+        let out = g.run(&format!("insmod {m}"), T).unwrap();
+        assert!(out.contains(&format!("{m}: loaded at")), "{out}");
+    }
+    // A stale deep_rust.ko.debug (another module's) in a directory searched first.
+    let stale = std::env::temp_dir().join(format!("kmod-stale-{}", std::process::id()));
+    std::fs::create_dir_all(&stale).unwrap();
+    let modules = workspace_root().join("target/modules");
+    std::fs::copy(
+        modules.join("hello.ko.debug"),
+        stale.join("deep_rust.ko.debug"),
+    )
+    .unwrap();
+    let all = batch_gdb(
+        &mut g,
+        port,
+        &["--module-dir", stale.to_str().unwrap()],
+        &["-batch", "-ex", "detach"],
+        None,
+    );
+    let _ = std::fs::remove_dir_all(&stale);
+    assert!(all.contains("[kmod] hello: symbols from"), "{all}");
+    assert!(
+        all.lines().any(|l| l.starts_with("[kmod] deep_rust: ")
+            && l.contains("has build ID")
+            && l.contains("not using it")),
+        "stale debug file refused: {all}"
+    );
+    assert!(!all.contains("[kmod] deep_rust: symbols from"), "{all}");
+    // Attached again without the stale copy: both modules, and a breakpoint that hits.
+    let all = batch_gdb(
+        &mut g,
+        port,
+        &[],
+        &[
+            "-batch",
+            "-ex",
+            "break deep_rust::inner",
+            "-ex",
+            "continue",
+            "-ex",
+            "info line *$pc",
+            "-ex",
+            "detach",
+        ],
+        Some(b"deep_rust\r"),
+    );
+    assert!(all.contains("[kmod] deep_rust: symbols from"), "{all}");
+    assert!(all.contains("[kmod] hello: symbols from"), "{all}");
+    assert!(all.contains("Breakpoint 1, deep_rust::inner"), "{all}");
+    let line = source_line(
+        "modules/deep_rust/src/lib.rs",
+        "println!(\"deep_rust: writing",
+    );
+    assert!(
+        all.contains(&format!("Line {line} of \"modules/deep_rust/src/lib.rs\"")),
+        "want line {line}: {all}"
+    );
+    // The kernel runs on after detach.
+    g.expect("\n> ", T).expect("prompt after the command");
+    let out = g.run("lsmod", T).unwrap();
+    assert!(out.contains("deep_rust"), "{out}");
+}

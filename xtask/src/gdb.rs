@@ -5,7 +5,10 @@
 //! breaks (internally, without stopping) on the kernel's `kmod_gdb_loaded` and
 //! `kmod_gdb_unloaded` hooks (`kernel/src/module/gdbhook.rs`), reads the module record
 //! from `x0` (name and placed sections) and runs `add-symbol-file NAME.ko.debug` with
-//! every section address, or `remove-symbol-file`. Pending breakpoints are on, so a
+//! every section address, or `remove-symbol-file`. Modules loaded before gdb attached
+//! are found in the kernel's `kmod_gdb_modules` list. A `NAME.ko.debug` whose build ID
+//! differs from the loaded module's (left over from another build) is refused with a
+//! message. Pending breakpoints are on, so a
 //! breakpoint on a module function set before the module loads is hit when it runs.
 //! gdb replaces the xtask process (`exec`), so Ctrl-C reaches gdb alone, which
 //! interrupts the target. Arguments after `--` go to gdb after the setup, e.g.
@@ -13,7 +16,7 @@
 
 use crate::kernel_elf;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The gdb script (Python). `@MODULE_DIRS@` becomes the directories searched for
@@ -24,8 +27,8 @@ import os
 import gdb
 
 MODULE_DIRS = @MODULE_DIRS@
-NAME_LEN, MAX_SECTIONS, SECTION = 56, 24, 40
-RECORD = NAME_LEN + 8 + MAX_SECTIONS * SECTION
+NAME_LEN, MAX_SECTIONS, SECTION, BUILD_ID_LEN = 56, 24, 40, 32
+RECORD = NAME_LEN + 8 + MAX_SECTIONS * SECTION + 8 + BUILD_ID_LEN
 loaded = {}  # module name -> .text address
 
 
@@ -33,8 +36,7 @@ def cstr(b):
     return b.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
-def read_record():
-    addr = int(gdb.parse_and_eval("$x0")) & 0xFFFFFFFFFFFFFFFF
+def read_record(addr):
     raw = bytes(gdb.selected_inferior().read_memory(addr, RECORD))
     name = cstr(raw[:NAME_LEN])
     n, version = struct.unpack_from("<II", raw, NAME_LEN)
@@ -44,7 +46,43 @@ def read_record():
         sname = cstr(raw[off:off + 32])
         (saddr,) = struct.unpack_from("<Q", raw, off + 32)
         sections.append((sname, saddr))
-    return name, sections
+    build_id = b""
+    if version >= 2:
+        off = NAME_LEN + 8 + MAX_SECTIONS * SECTION
+        (blen,) = struct.unpack_from("<I", raw, off)
+        build_id = raw[off + 8:off + 8 + min(blen, BUILD_ID_LEN)]
+    return name, sections, build_id
+
+
+def x0():
+    return int(gdb.parse_and_eval("$x0")) & 0xFFFFFFFFFFFFFFFF
+
+
+def elf_build_id(path):
+    """The GNU build ID of an ELF64 little-endian file, or None."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+            return None
+        shoff, = struct.unpack_from("<Q", data, 0x28)
+        shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+        for i in range(shnum):
+            sh = shoff + i * shentsize
+            stype, = struct.unpack_from("<I", data, sh + 4)
+            if stype != 7:  # SHT_NOTE
+                continue
+            off, size = struct.unpack_from("<QQ", data, sh + 0x18)
+            pos = off
+            while pos + 12 <= off + size:
+                namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
+                name_end = pos + 12 + ((namesz + 3) & ~3)
+                if ntype == 3 and data[pos + 12:pos + 12 + namesz].rstrip(b"\0") == b"GNU":
+                    return data[name_end:name_end + descsz]
+                pos = name_end + ((descsz + 3) & ~3)
+    except (OSError, struct.error, IndexError):
+        return None
+    return None
 
 
 def find_debug(name):
@@ -62,25 +100,34 @@ def unload(name):
         print("[kmod] %s: symbols removed" % name)
 
 
+def load(name, sections, build_id):
+    addrs = dict(sections)
+    if loaded.get(name) == addrs.get(".text"):
+        return  # the same load reported twice
+    unload(name)
+    path = find_debug(name)
+    if path is None or ".text" not in addrs:
+        print("[kmod] %s: no %s.ko.debug in %s" % (name, name, MODULE_DIRS))
+        return
+    if build_id:
+        have = elf_build_id(path)
+        if have != build_id:
+            print("[kmod] %s: %s has build ID %s, the loaded module %s: not using it (rebuild, or load the matching .ko)"
+                  % (name, path, have.hex() if have else "none", build_id.hex()))
+            return
+    args = " ".join("-s %s 0x%x" % (s, a) for s, a in sections if s != ".text")
+    gdb.execute("add-symbol-file %s 0x%x %s" % (path, addrs[".text"], args), to_string=True)
+    loaded[name] = addrs[".text"]
+    print("[kmod] %s: symbols from %s at .text 0x%x" % (name, path, addrs[".text"]))
+
+
 class LoadHook(gdb.Breakpoint):
     def __init__(self):
         super().__init__("*kmod_gdb_loaded", internal=True)
         self.silent = True
 
     def stop(self):
-        name, sections = read_record()
-        addrs = dict(sections)
-        if loaded.get(name) == addrs.get(".text"):
-            return False  # the same load reported twice
-        unload(name)
-        path = find_debug(name)
-        if path is None or ".text" not in addrs:
-            print("[kmod] %s: no %s.ko.debug in %s" % (name, name, MODULE_DIRS))
-            return False
-        args = " ".join("-s %s 0x%x" % (s, a) for s, a in sections if s != ".text")
-        gdb.execute("add-symbol-file %s 0x%x %s" % (path, addrs[".text"], args), to_string=True)
-        loaded[name] = addrs[".text"]
-        print("[kmod] %s: symbols from %s at .text 0x%x" % (name, path, addrs[".text"]))
+        load(*read_record(x0()))
         return False
 
 
@@ -90,15 +137,38 @@ class UnloadHook(gdb.Breakpoint):
         self.silent = True
 
     def stop(self):
-        name, _ = read_record()
+        name, _, _ = read_record(x0())
         unload(name)
         return False
 
 
+def load_listed():
+    """Modules loaded before gdb attached: kmod_gdb_modules holds their records."""
+    try:
+        table = int(gdb.parse_and_eval("&kmod_gdb_modules")) & 0xFFFFFFFFFFFFFFFF
+        raw = bytes(gdb.selected_inferior().read_memory(table, 8 * 64))
+    except gdb.error as e:
+        print("[kmod] cannot read the list of loaded modules: %s" % e)
+        return
+    for (p,) in struct.iter_unpack("<Q", raw):
+        if p:
+            try:
+                load(*read_record(p))
+            except gdb.MemoryError as e:
+                print("[kmod] unreadable module record at 0x%x: %s" % (p, e))
+
+
 gdb.execute("set confirm off")
 gdb.execute("set breakpoint pending on")
-LoadHook()
-UnloadHook()
+# The hooks are plain C-ABI symbols: parse them as C whatever frame the target stopped
+# in (a Rust frame would want the full path).
+gdb.execute("set language c")
+try:
+    LoadHook()
+    UnloadHook()
+    load_listed()
+finally:
+    gdb.execute("set language auto")
 "#;
 
 /// Writes the script for modules found in `dirs`; returns its path.
@@ -115,12 +185,18 @@ pub fn write_script(root: &Path, dirs: &[&Path]) -> Result<std::path::PathBuf, S
     Ok(path)
 }
 
-pub fn cmd_gdb(port: u16, gdb_args: &[String]) -> Result<(), String> {
+pub fn cmd_gdb(port: u16, module_dirs: &[PathBuf], gdb_args: &[String]) -> Result<(), String> {
     crate::deps::ensure(&["gdb-multiarch"])?;
     let root = crate::root();
     let k = kernel_elf();
     let modules = root.join("target/modules");
-    let script = write_script(&root, &[&modules])?;
+    let mut dirs: Vec<PathBuf> = module_dirs
+        .iter()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+        .collect();
+    dirs.push(modules);
+    let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let script = write_script(&root, &dirs)?;
     let err = Command::new("gdb-multiarch")
         .arg("-q")
         .arg(&k)

@@ -66,6 +66,10 @@ struct QemuOpts {
     /// Wait for gdb on this TCP port (attach with `cargo xtask gdb`).
     #[arg(long, num_args = 0..=1, default_missing_value = "1234")]
     gdb: Option<u16>,
+    /// With --gdb: boot at once instead of waiting; attach later with `cargo xtask gdb`
+    /// (modules loaded before that are found and their symbols loaded).
+    #[arg(long, requires = "gdb")]
+    no_wait: bool,
 }
 
 #[derive(Subcommand)]
@@ -116,6 +120,9 @@ enum Cmd {
         /// TCP port of QEMU's gdb server.
         #[arg(long, default_value_t = 1234)]
         port: u16,
+        /// Also look for NAME.ko.debug here, before target/modules (repeatable).
+        #[arg(long = "module-dir")]
+        module_dirs: Vec<PathBuf>,
         /// Further gdb arguments, e.g. `-- -batch -ex 'break f' -ex continue`.
         #[arg(last = true)]
         gdb_args: Vec<String>,
@@ -189,7 +196,11 @@ fn main() -> ExitCode {
         Cmd::Modules { dirs } if dirs.is_empty() => image::build().map(|_| ()),
         Cmd::Modules { dirs } => image::modules(&dirs).map(|_| ()),
         Cmd::Run(opts) => run::cmd_run(opts),
-        Cmd::Gdb { port, gdb_args } => gdb::cmd_gdb(port, &gdb_args),
+        Cmd::Gdb {
+            port,
+            module_dirs,
+            gdb_args,
+        } => gdb::cmd_gdb(port, &module_dirs, &gdb_args),
         Cmd::Lint => lint::lint(),
         Cmd::Bench { boots, only } => bench::run(boots, &only),
         Cmd::TestModule { timeout, dirs } => match test_module::run(&dirs, timeout) {

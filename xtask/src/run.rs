@@ -17,6 +17,7 @@ pub fn qemu_from(opts: &QemuOpts, kernel: PathBuf) -> Qemu {
     q.el2 = opts.el2;
     q.append = opts.append.clone();
     q.gdb = opts.gdb;
+    q.gdb_wait = !opts.no_wait;
     q
 }
 
@@ -30,7 +31,13 @@ pub fn cmd_run(opts: QemuOpts) -> Result<(), String> {
     let _ = std::fs::remove_file(&sock);
     q.serial = Serial::UnixSocket(sock.clone());
     if let Some(port) = q.gdb {
-        println!("QEMU waits for gdb on port {port}: run `cargo xtask gdb --port {port}` in another terminal.");
+        if q.gdb_wait {
+            println!("QEMU waits for gdb on port {port}: run `cargo xtask gdb --port {port}` in another terminal.");
+        } else {
+            println!(
+                "gdb server on port {port}: attach any time with `cargo xtask gdb --port {port}`."
+            );
+        }
     }
     println!(
         "Booting {} (Ctrl-] quits, Ctrl-T uploads a module)",

@@ -22,6 +22,7 @@ use crate::fault::recovery::Abandoned;
 use crate::fault::taint::{self, Taint};
 use crate::platform::exports;
 use crate::println;
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use arch::mmu::{Perm, PAGE_SIZE};
@@ -122,9 +123,10 @@ pub fn insmod_timed(
     let (text, data) = sizes(&linked);
     let base = image.base;
     let name = meta.name.clone();
-    let debug = super::gdbhook::GdbModule::new(&meta.name, &linked);
-    register(meta, image, linked, used, verdict, lines);
+    let debug = super::gdbhook::GdbModule::new(&meta.name, &linked, lines.build_id());
+    super::gdbhook::list(&debug);
     super::gdbhook::kmod_gdb_loaded(&debug);
+    register(meta, image, linked, used, verdict, lines, debug);
     run_init(&name, timeout_ms)?;
     lap(&mut tm.init);
     let us = boards::timer::uptime_us().saturating_sub(t0);
@@ -332,6 +334,7 @@ fn register(
     used: Vec<String>,
     verdict: Verdict,
     lines: LineInfo,
+    gdb: Box<super::gdbhook::GdbModule>,
 ) {
     let Meta { name, deps, params } = meta;
     let mut deps_all = used;
@@ -367,6 +370,7 @@ fn register(
         signature: verdict,
         heap: Default::default(),
         lines,
+        gdb,
     });
     let mut exp = EXPORTS.lock();
     for (e, addr) in exported {

@@ -75,6 +75,8 @@ pub struct Module {
     pub heap: heap::Heap,
     /// Its line table and build ID (`.modlines`, `.note.gnu.build-id`).
     pub lines: lineinfo::LineInfo,
+    /// What a debugger reads about it (listed in `gdbhook::kmod_gdb_modules`).
+    pub gdb: alloc::boxed::Box<gdbhook::GdbModule>,
 }
 
 impl Module {
@@ -339,7 +341,8 @@ pub fn teardown(name: &str, run_exit: bool, timeout_ms: Option<u64>) -> Reclaime
         }
     }
     let (bytes, blocks) = m.heap.reclaim();
-    gdbhook::kmod_gdb_unloaded(&gdbhook::GdbModule::new(&m.name, &m.info));
+    gdbhook::unlist(&m.gdb);
+    gdbhook::kmod_gdb_unloaded(&m.gdb);
     area::release(m.base, m.size);
     if blocks > 0 {
         println!(

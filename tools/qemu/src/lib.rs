@@ -55,8 +55,10 @@ pub struct Qemu {
     pub append: Option<String>,
     /// Serial routing.
     pub serial: Serial,
-    /// Start a gdb server on this TCP port and wait for the debugger (`-gdb tcp::PORT -S`).
+    /// Start a gdb server on this TCP port (`-gdb tcp::PORT`).
     pub gdb: Option<u16>,
+    /// With `gdb`: halt at the first instruction until the debugger continues (`-S`).
+    pub gdb_wait: bool,
     /// Use `-bios` instead of `-kernel` (U-Boot baseline).
     pub bios: bool,
 }
@@ -74,6 +76,7 @@ impl Qemu {
             append: None,
             serial: Serial::Pipes,
             gdb: None,
+            gdb_wait: true,
             bios: false,
         }
     }
@@ -120,7 +123,9 @@ impl Qemu {
         if let Some(port) = self.gdb {
             a.push("-gdb".into());
             a.push(format!("tcp::{port}"));
-            a.push("-S".into());
+            if self.gdb_wait {
+                a.push("-S".into());
+            }
         }
         a
     }
