@@ -128,78 +128,168 @@ impl BoardInfo {
         let mut info = BoardInfo::fallback();
         info.from_dt = true;
         info.model = SmallStr::from("unknown");
-        if let Some(root) = fdt.find_node("/") {
-            if let Some(m) = root.property("model").and_then(|p| p.as_str()) {
-                info.model = SmallStr::from(m);
-            }
-        }
-        // One pass over the tree: every lookup below would otherwise walk it again.
+        // One pass over the tree, and one over each node's properties: under QEMU's
+        // TCG the first run of each piece of code costs far more than running it, so
+        // boot time follows how much distinct code this takes (see the README).
         let mut cpus = 0;
         let mut gic_found = false;
+        let mut ram_found = false;
+        let mut uart_found = false;
         for node in fdt.all_nodes() {
+            let p = Props::of(&node);
             let name = node.name;
-            let compat = node.property("compatible").map(|p| p.value).unwrap_or(&[]);
-            let is = |c: &str| compat.split(|&b| b == 0).any(|s| s == c.as_bytes());
-            if name.starts_with("memory") && info.ram.size == BoardInfo::fallback().ram.size {
-                if let Some(r) = node.reg().and_then(|mut r| r.next()) {
-                    if let Some(size) = r.size {
-                        info.ram = Range {
-                            base: r.starting_address as u64,
-                            size: size as u64,
+            let kind = p.kind(name);
+            match kind {
+                Kind::Root => {
+                    if let Some(m) = p.model {
+                        info.model = SmallStr::from(m);
+                    }
+                }
+                Kind::Memory if !ram_found => {
+                    if let Some(r) = first_reg(&node).filter(|r| r.size > 0) {
+                        info.ram = r;
+                        ram_found = true;
+                    }
+                }
+                Kind::Uart if !uart_found => {
+                    if let Some(r) = first_reg(&node) {
+                        info.uart = r.base;
+                        uart_found = true;
+                    }
+                    if let Some(id) = p.interrupts.and_then(intid) {
+                        info.uart_intid = id;
+                    }
+                }
+                Kind::GicV3 | Kind::GicV2 if !gic_found => {
+                    let mut regs = node.reg().into_iter().flatten();
+                    if let (Some(d), Some(r)) = (regs.next(), regs.next()) {
+                        let (d, r) = (d.starting_address as usize, r.starting_address as usize);
+                        info.gic = if kind == Kind::GicV3 {
+                            GicConfig::V3 { dist: d, redist: r }
+                        } else {
+                            GicConfig::V2 { dist: d, cpu: r }
+                        };
+                        gic_found = true;
+                    }
+                }
+                Kind::Psci => {
+                    if let Some(m) = p.method {
+                        info.psci = if m == b"smc\0" || m == b"smc" {
+                            Conduit::Smc
+                        } else {
+                            Conduit::Hvc
                         };
                     }
                 }
-            } else if is("arm,pl011") && info.uart == UART_BASE {
-                if let Some(r) = node.reg().and_then(|mut r| r.next()) {
-                    info.uart = r.starting_address as u64;
-                }
-                if let Some(id) = node.property("interrupts").and_then(|p| intid(p.value)) {
-                    info.uart_intid = id;
-                }
-            } else if is("arm,gic-v3") && !gic_found {
-                let mut regs = node.reg().into_iter().flatten();
-                if let (Some(d), Some(r)) = (regs.next(), regs.next()) {
-                    info.gic = GicConfig::V3 {
-                        dist: d.starting_address as usize,
-                        redist: r.starting_address as usize,
-                    };
-                    gic_found = true;
-                }
-            } else if (is("arm,cortex-a15-gic") || is("arm,gic-400")) && !gic_found {
-                let mut regs = node.reg().into_iter().flatten();
-                if let (Some(d), Some(c)) = (regs.next(), regs.next()) {
-                    info.gic = GicConfig::V2 {
-                        dist: d.starting_address as usize,
-                        cpu: c.starting_address as usize,
-                    };
-                    gic_found = true;
-                }
-            } else if name == "psci" || is("arm,psci-0.2") || is("arm,psci-1.0") {
-                if let Some(m) = node.property("method").and_then(|p| p.as_str()) {
-                    info.psci = if m == "smc" {
-                        Conduit::Smc
-                    } else {
-                        Conduit::Hvc
-                    };
-                }
-            } else if name == "chosen" {
-                if let Some(args) = node.property("bootargs").and_then(|p| p.as_str()) {
-                    info.bootargs = SmallStr::from(args);
-                }
-            } else if name.starts_with("cpu@")
-                && node.property("device_type").and_then(|p| p.as_str()) == Some("cpu")
-            {
-                if cpus == 0 {
-                    if let Some(c) = node.property("compatible").and_then(|p| p.as_str()) {
-                        info.cpu_compatible = SmallStr::from(c);
+                Kind::Chosen => {
+                    if let Some(args) = p.bootargs {
+                        info.bootargs = SmallStr::from(args);
                     }
                 }
-                cpus += 1;
+                Kind::Cpu => {
+                    if cpus == 0 {
+                        if let Some(c) = first_str(p.compatible) {
+                            info.cpu_compatible = SmallStr::from(c);
+                        }
+                    }
+                    cpus += 1;
+                }
+                _ => {}
             }
         }
         info.cpus = cpus.max(1);
         Some(info)
     }
+}
+
+/// What a node is, for [`BoardInfo::from_fdt`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Root,
+    Memory,
+    Uart,
+    GicV3,
+    GicV2,
+    Psci,
+    Chosen,
+    Cpu,
+    Other,
+}
+
+/// The properties [`BoardInfo::from_fdt`] reads, found in one pass over a node.
+#[derive(Default)]
+struct Props<'a> {
+    compatible: &'a [u8],
+    device_type: &'a [u8],
+    model: Option<&'a str>,
+    bootargs: Option<&'a str>,
+    method: Option<&'a [u8]>,
+    interrupts: Option<&'a [u8]>,
+}
+
+impl<'a> Props<'a> {
+    #[inline(never)]
+    fn of(node: &fdt::node::FdtNode<'_, 'a>) -> Props<'a> {
+        let mut p = Props::default();
+        for prop in node.properties() {
+            match prop.name {
+                "compatible" => p.compatible = prop.value,
+                "device_type" => p.device_type = prop.value,
+                "model" => p.model = prop.as_str(),
+                "bootargs" => p.bootargs = prop.as_str(),
+                "method" => p.method = Some(prop.value),
+                "interrupts" => p.interrupts = Some(prop.value),
+                _ => {}
+            }
+        }
+        p
+    }
+
+    #[inline(never)]
+    fn kind(&self, name: &str) -> Kind {
+        let has = |c: &[u8]| has_compatible(self.compatible, c);
+        if name.is_empty() || name == "/" {
+            Kind::Root
+        } else if name.starts_with("memory") {
+            Kind::Memory
+        } else if has(b"arm,pl011") {
+            Kind::Uart
+        } else if has(b"arm,gic-v3") {
+            Kind::GicV3
+        } else if has(b"arm,cortex-a15-gic") || has(b"arm,gic-400") {
+            Kind::GicV2
+        } else if name == "psci" || has(b"arm,psci-0.2") || has(b"arm,psci-1.0") {
+            Kind::Psci
+        } else if name == "chosen" {
+            Kind::Chosen
+        } else if name.starts_with("cpu@") && self.device_type == b"cpu\0" {
+            Kind::Cpu
+        } else {
+            Kind::Other
+        }
+    }
+}
+
+/// Whether the NUL-separated string list `list` holds `c`.
+#[inline(never)]
+fn has_compatible(list: &[u8], c: &[u8]) -> bool {
+    list.split(|&b| b == 0).any(|s| s == c)
+}
+
+/// The first string of a NUL-separated list.
+fn first_str(list: &[u8]) -> Option<&str> {
+    let s = list.split(|&b| b == 0).next()?;
+    core::str::from_utf8(s).ok().filter(|s| !s.is_empty())
+}
+
+/// The first `reg` entry of `node`, with its size (0 when the node has none).
+#[inline(never)]
+fn first_reg(node: &fdt::node::FdtNode<'_, '_>) -> Option<Range> {
+    let r = node.reg()?.next()?;
+    Some(Range {
+        base: r.starting_address as u64,
+        size: r.size.unwrap_or(0) as u64,
+    })
 }
 
 /// Decodes the first GIC `interrupts` specifier (type, number, flags) into an interrupt ID.

@@ -1295,3 +1295,80 @@ fn a_console_that_gives_up_on_hello_stops_the_kernel_waiting() {
 fn kx_kind_abort() -> u8 {
     kconsole::frame::Kind::Abort as u8
 }
+
+/// The line of the only `LINE: marker` comment in `rel` (Rust `//` or C `/* */`).
+fn marker_line(rel: &str, marker: &str) -> u32 {
+    let src = std::fs::read_to_string(workspace_root().join(rel)).unwrap();
+    let hits: Vec<usize> = src
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            l.trim_end().ends_with(&format!("// LINE: {marker}"))
+                || l.contains(&format!("/* LINE: {marker} */"))
+        })
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(hits.len(), 1, "marker {marker:?} in {rel}: {hits:?}");
+    hits[0] as u32
+}
+
+/// Modules that came over the serial line (kx/1 for the Rust one, YMODEM from `sb` for
+/// the C one) explain their faults to the source line like any other: each module
+/// frame shows its own function's line, checked against the source's `LINE:` markers.
+#[test]
+fn modules_loaded_over_serial_show_source_lines_in_their_oops() {
+    let mut g = boot("serial-lines");
+    let dir = workspace_root().join("target/modules");
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: [Case; 2] = [
+        (
+            "deep_rust",
+            "modules/deep_rust/src/lib.rs",
+            &[
+                ("deep_rust::inner", "inner"),
+                ("deep_rust::outer", "outer"),
+                ("deep_rust::command", "command"),
+            ],
+        ),
+        (
+            "deep_c",
+            "modules/deep_c/deep_c.c",
+            &[
+                ("deep_c_inner", "deep_c_inner"),
+                ("deep_c_outer", "deep_c_outer"),
+                ("deep_c_cmd", "deep_c_cmd"),
+            ],
+        ),
+    ];
+    for (name, src, frames) in cases {
+        let path = dir.join(format!("{name}.ko"));
+        if name == "deep_rust" {
+            let out = kx_insmod(&mut g, &path, true).unwrap();
+            assert!(out.contains(&format!("{name}: loaded at")), "{out}");
+        } else {
+            g.send_raw(b"insmod\r");
+            g.expect_bytes(READY_MARK, T);
+            let mark = g.mark();
+            let (ok, err, _) = run_sb(&mut g, &["-k", path.to_str().unwrap()], None);
+            assert!(ok, "sb {name}: {err}");
+            g.expect("\n> ", T);
+            let out = g.text_since(mark);
+            assert!(out.contains(&format!("{name}: loaded at")), "{out}");
+        }
+        let mark = g.mark();
+        g.send_raw(format!("{name}\r").as_bytes());
+        g.expect("---[ end trace", T);
+        g.expect("\n> ", T);
+        let report = g.text_since(mark).replace('\r', "");
+        for (func, marker) in frames {
+            let want = format!("({src}:{})", marker_line(src, marker));
+            assert!(
+                report.lines().any(|l| l.contains(&format!(" {func}+0x"))
+                    && l.contains(&format!("[{name} "))
+                    && l.trim_end().ends_with(&want)),
+                "{name}: frame {func} must end with {want}:\n{report}"
+            );
+        }
+    }
+    assert!(g.cmd("echo alive").contains("alive"));
+}
