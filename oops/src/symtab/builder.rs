@@ -69,14 +69,20 @@ pub struct TableStats {
     pub line_rows: usize,
     /// Line index + line data bytes (file names not included).
     pub line_bytes: usize,
-    /// Inline records stored.
+    /// DWARF inline ranges the table was built from.
     pub inline_records: usize,
+    /// Addresses where the inline chain changes (what the table stores).
+    pub inline_transitions: usize,
+    /// Distinct call sites (function, call file, call line).
+    pub inline_sites: usize,
     /// Distinct inlined function names.
     pub funcs: usize,
-    /// Inline index + inline data + function-name index and codes.
+    /// Inline index + inline data + site dictionary + function-name index and codes.
     pub inline_bytes: usize,
     /// Of `inline_bytes`: the function-name index and codes.
     pub func_name_bytes: usize,
+    /// Of `inline_bytes`: the site dictionary (index and data).
+    pub site_bytes: usize,
 }
 
 impl TableStats {
@@ -328,10 +334,30 @@ impl TableBuilder {
             return Err(BuildError::TooLarge("line rows"));
         }
         let mut inlines = self.inlines.clone();
-        // Function ids by use, so the most used take one-byte varints.
+        inlines.sort();
+        inlines.dedup();
+        if u32::try_from(inlines.len()).is_err() {
+            return Err(BuildError::TooLarge("inline records"));
+        }
+        // The chain at every address, as transitions; then call-site ids by use and
+        // function ids by use among the sites, so the most used take one-byte varints.
+        let mut transitions = inline_transitions(&inlines);
+        let mut site_uses: HashMap<RawInline, usize> = HashMap::new();
+        {
+            let mut prev: &[RawInline] = &[];
+            for (_, chain) in &transitions {
+                let keep = common_prefix(prev, chain);
+                for s in &chain[keep..] {
+                    *site_uses.entry(*s).or_default() += 1;
+                }
+                prev = chain;
+            }
+        }
+        let mut sites: Vec<RawInline> = site_uses.keys().copied().collect();
+        sites.sort_by_key(|s| (Reverse(site_uses[s]), *s));
         let mut uses = vec![0usize; self.funcs.len()];
-        for r in &inlines {
-            uses[r.func as usize] += 1;
+        for s in &sites {
+            uses[s.func as usize] += 1;
         }
         let mut order: Vec<usize> = (0..self.funcs.len()).collect();
         order.sort_by_key(|&i| (Reverse(uses[i]), i));
@@ -340,13 +366,20 @@ impl TableBuilder {
             new_id[old] = n as u32;
         }
         let funcs: Vec<&String> = order.iter().map(|&i| &self.funcs[i]).collect();
-        for r in &mut inlines {
-            r.func = new_id[r.func as usize];
+        let site_id: HashMap<RawInline, u32> = sites
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (*s, i as u32))
+            .collect();
+        for s in &mut sites {
+            s.func = new_id[s.func as usize];
         }
-        inlines.sort();
-        inlines.dedup();
-        if u32::try_from(inlines.len()).is_err() {
-            return Err(BuildError::TooLarge("inline records"));
+        let chains: Vec<(u64, Vec<u32>)> = transitions
+            .drain(..)
+            .map(|(a, c)| (a, c.iter().map(|s| site_id[s]).collect()))
+            .collect();
+        if u32::try_from(chains.len()).is_err() || u32::try_from(sites.len()).is_err() {
+            return Err(BuildError::TooLarge("inline transitions"));
         }
         let lo = syms
             .iter()
@@ -500,47 +533,52 @@ impl TableBuilder {
         }
         stats.line_bytes = line_index.len() + line_data.len();
 
-        // Inline records.
+        // Inline transitions.
         let mut inline_index = Vec::new();
         let mut inline_data = Vec::new();
-        let mut open: Vec<InRec> = Vec::new();
-        for chunk in inlines.chunks(self.inline_block) {
-            let first = chunk[0].lo;
+        for chunk in chains.chunks(self.inline_block) {
+            let (first, ref chain0) = chunk[0];
             put_u32(&mut inline_index, (first - base) as u32);
             put_u32(&mut inline_index, inline_data.len() as u32);
-            open.retain(|r| r.hi > first);
-            open.sort();
-            // Only the deepest MAX_INLINE_DEPTH can matter (one per depth covers an address).
-            let carried: Vec<InRec> = open.iter().copied().take(MAX_INLINE_DEPTH).collect();
-            put_varint(&mut inline_data, carried.len() as u64);
-            let mut prev = first;
-            let mut sites = Sites::new();
-            for r in carried.iter().chain(chunk) {
-                let site = RawInline {
-                    func: r.func,
-                    file: r.file,
-                    line: r.line,
-                };
-                let dcode = r.depth.min(15);
-                let hit = sites.position(site);
-                let scode = hit.map_or(SITE_NEW, |i| i as u8);
-                inline_data.push(dcode << 4 | scode);
-                if dcode == 15 {
-                    put_varint(&mut inline_data, u64::from(r.depth));
-                }
-                if hit.is_none() {
-                    let base = sites.get(0).map_or(0, |s| i64::from(s.line));
-                    put_varint(&mut inline_data, u64::from(r.func));
-                    put_varint(&mut inline_data, u64::from(r.file));
-                    put_varint(&mut inline_data, zigzag(i64::from(r.line) - base));
-                }
-                sites.touch(site);
-                let d = (r.lo as i64 - prev as i64) >> line_shift;
-                put_varint(&mut inline_data, zigzag(d));
-                put_varint(&mut inline_data, (r.hi - r.lo) >> line_shift);
-                prev = r.lo;
+            put_varint(&mut inline_data, chain0.len() as u64);
+            for &id in chain0 {
+                put_varint(&mut inline_data, u64::from(id));
             }
-            open.extend_from_slice(chunk);
+            let mut recent = Chains::new();
+            recent.touch(chain0);
+            let (mut at, mut prev) = (first, chain0.as_slice());
+            for (a, chain) in &chunk[1..] {
+                put_varint(&mut inline_data, (a - at) >> line_shift);
+                match recent.position(chain) {
+                    Some(i) if i < CHAIN_MTF => inline_data.push(i as u8),
+                    _ => {
+                        let keep = common_prefix(prev, chain);
+                        let push = chain.len() - keep;
+                        inline_data.push(OP_PUSH | (keep.min(7) as u8) << 4 | push.min(15) as u8);
+                        if keep >= 7 {
+                            put_varint(&mut inline_data, (keep - 7) as u64);
+                        }
+                        if push >= 15 {
+                            put_varint(&mut inline_data, (push - 15) as u64);
+                        }
+                        for &id in &chain[keep..] {
+                            put_varint(&mut inline_data, u64::from(id));
+                        }
+                    }
+                }
+                recent.touch(chain);
+                (at, prev) = (*a, chain.as_slice());
+            }
+        }
+        let mut site_index = Vec::new();
+        let mut site_data = Vec::new();
+        for (i, s) in sites.iter().enumerate() {
+            if i % SITE_BLOCK == 0 {
+                put_u32(&mut site_index, site_data.len() as u32);
+            }
+            put_varint(&mut site_data, u64::from(s.func));
+            put_varint(&mut site_data, u64::from(s.file));
+            put_varint(&mut site_data, u64::from(s.line));
         }
         let mut func_index = Vec::new();
         let mut func_data = Vec::new();
@@ -551,10 +589,17 @@ impl TableBuilder {
         }
         put_u32(&mut func_index, func_data.len() as u32);
         stats.inline_records = inlines.len();
+        stats.inline_transitions = chains.len();
+        stats.inline_sites = sites.len();
         stats.func_name_bytes = func_index.len() + func_data.len();
+        stats.site_bytes = site_index.len() + site_data.len();
         stats.funcs = self.funcs.len();
-        stats.inline_bytes =
-            inline_index.len() + inline_data.len() + func_index.len() + func_data.len();
+        stats.inline_bytes = inline_index.len()
+            + inline_data.len()
+            + func_index.len()
+            + func_data.len()
+            + site_index.len()
+            + site_data.len();
 
         // Assemble.
         let sections: [&[u8]; NSECT] = [
@@ -570,6 +615,8 @@ impl TableBuilder {
             &inline_data,
             &func_index,
             &func_data,
+            &site_index,
+            &site_data,
         ];
         let total: usize = HEADER_LEN + sections.iter().map(|s| s.len()).sum::<usize>();
         let total32 = u32::try_from(total).map_err(|_| BuildError::TooLarge("table bytes"))?;
@@ -586,8 +633,10 @@ impl TableBuilder {
         out.extend_from_slice(&(self.sym_block as u16).to_le_bytes());
         out.extend_from_slice(&(self.line_block as u16).to_le_bytes());
         out.extend_from_slice(&[line_shift, self.inline_block as u8, 0, 0]);
-        put_u32(&mut out, inlines.len() as u32);
+        put_u32(&mut out, chains.len() as u32);
         put_u32(&mut out, self.funcs.len() as u32);
+        put_u32(&mut out, sites.len() as u32);
+        put_u32(&mut out, inlines.len() as u32);
         let mut off = HEADER_LEN;
         for s in &sections {
             put_u32(&mut out, off as u32);
@@ -682,12 +731,54 @@ fn normalize_rows(rows: &[(u64, u32, u32)]) -> Vec<(u64, u32, u32)> {
     out
 }
 
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+/// The inline chain (call sites, outermost first) at every address where it changes:
+/// per depth, the covering record that sorts last wins; a depth without one ends the
+/// chain. Empty before the first record and after the last.
+fn inline_transitions(recs: &[InRec]) -> Vec<(u64, Vec<RawInline>)> {
+    let mut bounds: Vec<u64> = recs.iter().flat_map(|r| [r.lo, r.hi]).collect();
+    bounds.sort_unstable();
+    bounds.dedup();
+    let mut ends: Vec<usize> = (0..recs.len()).collect();
+    ends.sort_by_key(|&i| recs[i].hi);
+    let mut active: Vec<std::collections::BTreeSet<usize>> =
+        vec![Default::default(); MAX_INLINE_DEPTH];
+    let (mut si, mut ei) = (0, 0);
+    let mut out: Vec<(u64, Vec<RawInline>)> = Vec::new();
+    let mut prev: Vec<RawInline> = Vec::new();
+    for &b in &bounds {
+        while ei < ends.len() && recs[ends[ei]].hi <= b {
+            let r = &recs[ends[ei]];
+            active[usize::from(r.depth)].remove(&ends[ei]);
+            ei += 1;
+        }
+        while si < recs.len() && recs[si].lo <= b {
+            let r = &recs[si];
+            if r.hi > b {
+                active[usize::from(r.depth)].insert(si);
+            }
+            si += 1;
+        }
+        let mut chain = Vec::new();
+        for set in &active {
+            match set.last() {
+                Some(&i) => chain.push(RawInline {
+                    func: recs[i].func,
+                    file: recs[i].file,
+                    line: recs[i].line,
+                }),
+                None => break,
+            }
+        }
+        if chain != prev {
+            out.push((b, chain.clone()));
+            prev = chain;
+        }
+    }
+    out
 }
 
-fn zigzag(d: i64) -> u64 {
-    ((d << 1) ^ (d >> 63)) as u64
+fn common_prefix<T: PartialEq>(a: &[T], b: &[T]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 pub(crate) fn put_u32(v: &mut Vec<u8>, x: u32) {

@@ -1,12 +1,12 @@
 //! The compact embedded symbol + line table ("kallsyms" for this kernel).
 //!
-//! # Format (version 2, all integers little-endian)
+//! # Format (version 3, all integers little-endian)
 //!
 //! ```text
-//! header (152 bytes)
+//! header (176 bytes)
 //!   0  magic        b"RKSYMTAB"
 //!   8  version      u16 (= 2)
-//!  10  header_len   u16 (= 152)
+//!  10  header_len   u16 (= 176)
 //!  12  total_len    u32  bytes used by the table, header included
 //!  16  base         u64  address every stored address is relative to
 //!  24  nsyms        u32
@@ -16,11 +16,13 @@
 //!  40  sym_block    u16  symbols per symbol block (1..=32)
 //!  42  line_block   u16  rows per line block (1..=1024)
 //!  44  line_shift   u8   line-table and inline address deltas are stored >> line_shift
-//!  45  inline_block u8   inline records per inline block (1..=255)
+//!  45  inline_block u8   inline transitions per inline block (1..=255)
 //!  46  reserved     [u8; 2]
-//!  48  ninline      u32  inline records
+//!  48  ninline      u32  inline transitions
 //!  52  nfuncs       u32  names of inlined functions
-//!  56  12 sections × (offset u32, length u32), offsets from the table start:
+//!  56  nsites       u32  inline call sites
+//!  60  nrecords     u32  DWARF inline ranges the table was built from (statistics)
+//!  64  14 sections × (offset u32, length u32), offsets from the table start:
 //!      0 build id      raw bytes
 //!      1 tokens        ntokens × 3 bytes: two 12-bit fields (a, b);
 //!                      a == 0xFFF: literal byte b, else the token expands to a then b
@@ -45,27 +47,33 @@
 //!                        kind 0: location R[i]; kind 1: file of R[i], its line +
 //!                        zigzag varint; kind 2: varint file, varint line; 3: no info.
 //!                      Every location with a line is then moved to the front of R.
-//!      8 inline index  per block: first start u32 (relative to `base`), data offset u32
-//!      9 inline data   per block: varint `carried`, then `carried` records copied from
-//!                      earlier blocks that are still open at the block's first start,
-//!                      then the block's own records (sorted by start, then depth). A
-//!                      record is one address range of one `DW_TAG_inlined_subroutine`:
-//!                      u8 h: depth = h >> 4 (0 = inlined directly into the symbol's
-//!                      function; 15: varint depth follows), site = h & 15: the call
-//!                      site (function, call file, call line) is entry `site` of a
-//!                      move-to-front list of the block's 15 most recent sites, or
-//!                      (site 15) varint function, varint call file, zigzag varint call
-//!                      line delta from the newest site's line follow; then zigzag
-//!                      varint start delta (from the previous record, the first from
-//!                      the block's first start) and varint length, in units of
-//!                      1 << line_shift.
+//!      8 inline index  per block: first transition's address u32 (relative to `base`),
+//!                      data offset u32
+//!      9 inline data   The inline chain (the call sites of the functions inlined at an
+//!                      address, outermost first) changes only at "transitions"; a block
+//!                      holds up to `inline_block` of them: varint n, then n varint site
+//!                      ids, the chain from the block's first address on; then per
+//!                      further transition: varint address delta from the previous one
+//!                      (units of 1 << line_shift) and an op byte h:
+//!                        h < 8: the chain becomes entry h of a move-to-front list of
+//!                          the block's 8 most recent chains (entry 0 = current);
+//!                        h >= 0x80: keep k = h >> 4 & 7 outer levels (k == 7: 7 +
+//!                          varint), then push p = h & 15 (p == 15: 15 + varint) varint
+//!                          site ids. Other values are invalid.
+//!                      Each chain (the first included) is then moved to the front.
+//!                      The chain is empty before the first transition of the table.
 //!     10 func index    (nfuncs + 1) × u32 offsets into the func data
 //!     11 func data     token codes of the inlined functions' names
+//!     12 site index    per 16 sites: u32 offset into the site data
+//!     13 site data     per site (ids ordered by use): varint function, varint call
+//!                      file, varint call line
 //! ```
 //!
-//! The inline chain of an address is every record that covers it, one per depth;
-//! each record's call file and line is the location of the call in the function one
-//! level out (`llvm-addr2line -i`).
+//! A site is one level of an inline chain: the inlined function, and the file and
+//! line of its call in the function one level out (`llvm-addr2line -i`). DWARF gives
+//! one `DW_TAG_inlined_subroutine` range per level; the builder turns the ranges into
+//! the chain at each address, so that a range costs nothing where it begins or ends
+//! together with another, and a call site is stored once however often it is inlined.
 //!
 //! Names are compressed in two steps: within a symbol block each name stores only
 //! the part that differs from the previous name (front coding in address order:
@@ -97,13 +105,13 @@ pub use kallsyms::{kallsyms_baseline, kallsyms_baseline_size, KallsymsSize};
 /// Magic bytes at the start of a table.
 pub const MAGIC: [u8; 8] = *b"RKSYMTAB";
 /// Format version written and understood by this crate.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// Size of the fixed header, section directory included.
-pub const HEADER_LEN: usize = 152;
+pub const HEADER_LEN: usize = 176;
 /// Deepest inline nesting stored (deeper records are dropped by the builder and
 /// ignored by the decoder).
 pub const MAX_INLINE_DEPTH: usize = 48;
-/// Largest number of inline records per inline block.
+/// Largest number of inline transitions per inline block.
 pub const MAX_INLINE_BLOCK: usize = 255;
 /// Largest number of symbols per symbol block.
 pub const MAX_SYM_BLOCK: usize = 32;
@@ -116,7 +124,7 @@ pub const MAX_TOKEN_DEPTH: usize = 30;
 /// Names (and file names) are cut after this many bytes when decoding.
 pub const MAX_NAME_LEN: usize = 4096;
 
-pub(crate) const NSECT: usize = 12;
+pub(crate) const NSECT: usize = 14;
 pub(crate) const S_BUILD_ID: usize = 0;
 pub(crate) const S_TOKENS: usize = 1;
 pub(crate) const S_SYM_INDEX: usize = 2;
@@ -129,9 +137,17 @@ pub(crate) const S_INLINE_INDEX: usize = 8;
 pub(crate) const S_INLINE_DATA: usize = 9;
 pub(crate) const S_FUNC_INDEX: usize = 10;
 pub(crate) const S_FUNC_DATA: usize = 11;
+pub(crate) const S_SITE_INDEX: usize = 12;
+pub(crate) const S_SITE_DATA: usize = 13;
+/// Sites per site-index entry.
+pub(crate) const SITE_BLOCK: usize = 16;
+/// Length of the recent-chain (move-to-front) list of the inline decoder.
+pub(crate) const CHAIN_MTF: usize = 8;
+/// Inline op bytes from here on are keep/push ops.
+pub(crate) const OP_PUSH: u8 = 0x80;
 pub(crate) const INLINE_INDEX_ENTRY: usize = 8;
 /// Offset of the section directory in the header.
-pub(crate) const DIR_OFF: usize = 56;
+pub(crate) const DIR_OFF: usize = 64;
 pub(crate) const SYM_INDEX_ENTRY: usize = 12;
 pub(crate) const LINE_INDEX_ENTRY: usize = 8;
 pub(crate) const LITERAL: u16 = 0xFFF;
@@ -332,6 +348,8 @@ pub struct Table<'a> {
     line_shift: u8,
     ninline: u32,
     nfuncs: u32,
+    nsites: u32,
+    nrecords: u32,
     inline_block: usize,
     sect: [(usize, usize); NSECT],
 }
@@ -417,6 +435,8 @@ impl<'a> Table<'a> {
         }
         let ninline = rd_u32(head, 48).ok_or(bad("inline count"))?;
         let nfuncs = rd_u32(head, 52).ok_or(bad("function count"))?;
+        let nsites = rd_u32(head, 56).ok_or(bad("site count"))?;
+        let nrecords = rd_u32(head, 60).ok_or(bad("record count"))?;
         if ntokens as usize > MAX_TOKENS {
             return Err(bad("token count"));
         }
@@ -453,6 +473,10 @@ impl<'a> Table<'a> {
                     .checked_add(1)
                     .and_then(|n| n.checked_mul(4)),
             ),
+            (
+                S_SITE_INDEX,
+                (nsites as usize).div_ceil(SITE_BLOCK).checked_mul(4),
+            ),
         ];
         for (s, len) in want {
             if Some(sect[s].1) != len {
@@ -471,6 +495,8 @@ impl<'a> Table<'a> {
             line_shift,
             ninline,
             nfuncs,
+            nsites,
+            nrecords,
             inline_block,
             sect,
         })
@@ -520,7 +546,12 @@ impl<'a> Table<'a> {
             symbols: len(S_SYM_INDEX) + len(S_SYM_DATA),
             files: len(S_FILE_INDEX) + len(S_FILE_DATA),
             lines: len(S_LINE_INDEX) + len(S_LINE_DATA),
-            inline: len(S_INLINE_INDEX) + len(S_INLINE_DATA) + len(S_FUNC_INDEX) + len(S_FUNC_DATA),
+            inline: len(S_INLINE_INDEX)
+                + len(S_INLINE_DATA)
+                + len(S_FUNC_INDEX)
+                + len(S_FUNC_DATA)
+                + len(S_SITE_INDEX)
+                + len(S_SITE_DATA),
         }
     }
 
@@ -953,9 +984,41 @@ impl<'a> Table<'a> {
 
     // -- inline chains ---------------------------------------------------------
 
-    /// Number of inline records.
+    /// Number of DWARF inline ranges the table was built from.
     pub fn inline_records(&self) -> usize {
+        self.nrecords as usize
+    }
+
+    /// Number of inline transitions (addresses where the inline chain changes).
+    pub fn inline_transitions(&self) -> usize {
         self.ninline as usize
+    }
+
+    /// Number of distinct inline call sites.
+    pub fn inline_sites(&self) -> usize {
+        self.nsites as usize
+    }
+
+    /// Site `id` of the site dictionary.
+    fn site(&self, id: u32) -> Option<RawInline> {
+        if id >= self.nsites {
+            return None;
+        }
+        let id = id as usize;
+        let off = rd_u32(
+            self.section(S_SITE_INDEX),
+            (id / SITE_BLOCK).checked_mul(4)?,
+        )? as usize;
+        let mut c = Cursor::new(self.section(S_SITE_DATA), off);
+        let mut site = RawInline::default();
+        for _ in 0..=id % SITE_BLOCK {
+            site = RawInline {
+                func: u32::try_from(c.varint()?).ok()?,
+                file: u32::try_from(c.varint()?).ok()?,
+                line: u32::try_from(c.varint()?).ok()?,
+            };
+        }
+        (site.func < self.nfuncs && site.file < self.nfiles).then_some(site)
     }
 
     fn inline_block_index(&self, b: usize) -> Option<(u64, usize)> {
@@ -996,53 +1059,58 @@ impl<'a> Table<'a> {
             self.inline_block
         };
         let mut c = Cursor::new(self.section(S_INLINE_DATA), off);
-        let carried = usize::try_from(c.varint()?).ok()?;
-        if carried > MAX_INLINE_DEPTH {
+        let shift = u32::from(self.line_shift);
+        let mut cur = [0u32; MAX_INLINE_DEPTH];
+        let n = usize::try_from(c.varint()?).ok()?;
+        if n > MAX_INLINE_DEPTH {
             return None;
         }
-        let shift = u32::from(self.line_shift);
-        let mut found = [None::<RawInline>; MAX_INLINE_DEPTH];
-        let mut start = first;
-        let mut sites = Sites::new();
-        for _ in 0..carried.checked_add(own)? {
-            let h = c.byte()?;
-            let depth = match h >> 4 {
-                15 => usize::try_from(c.varint()?).ok()?,
-                d => usize::from(d),
-            };
-            let site = match h & 15 {
-                SITE_NEW => {
-                    let func = u32::try_from(c.varint()?).ok()?;
-                    let file = u32::try_from(c.varint()?).ok()?;
-                    let base = sites.get(0).map_or(0, |s| i64::from(s.line));
-                    let line = u32::try_from(base.checked_add(c.zigzag()?)?).ok()?;
-                    RawInline { func, file, line }
-                }
-                i => sites.get(usize::from(i))?,
-            };
-            sites.touch(site);
-            let d = c.zigzag()?.checked_mul(1i64 << shift)?;
-            start = start.checked_add_signed(d)?;
-            let len = c.varint()?.checked_shl(shift)?;
-            if start > addr {
-                // Starts never decrease within a block: nothing later covers addr.
+        for slot in cur.iter_mut().take(n) {
+            *slot = u32::try_from(c.varint()?).ok()?;
+        }
+        let mut len = n;
+        let mut chains = Chains::new();
+        chains.touch(cur.get(..len)?);
+        let mut at = first;
+        for _ in 1..own {
+            let d = c.varint()?.checked_shl(shift)?;
+            at = at.checked_add(d)?;
+            if at > addr {
                 break;
             }
-            let end = start.checked_add(len)?;
-            if addr < end {
-                if let Some(slot) = found.get_mut(depth) {
-                    *slot = Some(site);
+            let h = c.byte()?;
+            if usize::from(h) < CHAIN_MTF {
+                len = chains.get(usize::from(h), &mut cur)?;
+            } else if h >= OP_PUSH {
+                let mut keep = usize::from(h >> 4 & 7);
+                if keep == 7 {
+                    keep = keep.checked_add(usize::try_from(c.varint()?).ok()?)?;
                 }
+                let mut push = usize::from(h & 15);
+                if push == 15 {
+                    push = push.checked_add(usize::try_from(c.varint()?).ok()?)?;
+                }
+                let end = keep.checked_add(push)?;
+                if keep > len || end > MAX_INLINE_DEPTH {
+                    return None;
+                }
+                for slot in cur.get_mut(keep..end)? {
+                    *slot = u32::try_from(c.varint()?).ok()?;
+                }
+                len = end;
+            } else {
+                return None;
             }
+            chains.touch(cur.get(..len)?);
         }
-        for (slot, f) in chain.levels.iter_mut().zip(found.iter()) {
-            match f {
-                Some(f) if f.func < self.nfuncs && f.file < self.nfiles => {
-                    *slot = *f;
+        for (slot, &id) in chain.levels.iter_mut().zip(cur.iter().take(len)) {
+            match self.site(id) {
+                Some(site) => {
+                    *slot = site;
                     chain.len += 1;
                 }
-                // A gap (or a bad index) ends the chain: what is outside it is valid.
-                _ => break,
+                // A bad id ends the chain: what is outside it is valid.
+                None => break,
             }
         }
         Some(())
@@ -1113,58 +1181,73 @@ impl<'a> Table<'a> {
     }
 }
 
-#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct RawInline {
     pub(crate) func: u32,
     pub(crate) file: u32,
     pub(crate) line: u32,
 }
 
-/// Inline-record site code meaning "function, file and line follow".
-pub(crate) const SITE_NEW: u8 = 15;
-
-/// The move-to-front list of recent inline sites (function, call file, call line)
-/// shared by the inline encoder and decoder (reset at each block).
-pub(crate) struct Sites {
-    s: [RawInline; SITE_NEW as usize],
+/// The move-to-front list of the most recent inline chains (site ids, outermost
+/// first) shared by the inline encoder and decoder (reset at each block).
+pub(crate) struct Chains {
+    c: [[u32; MAX_INLINE_DEPTH]; CHAIN_MTF],
+    n: [usize; CHAIN_MTF],
     len: usize,
 }
 
-impl Sites {
+impl Chains {
     pub(crate) fn new() -> Self {
-        Sites {
-            s: [RawInline::default(); SITE_NEW as usize],
+        Chains {
+            c: [[0; MAX_INLINE_DEPTH]; CHAIN_MTF],
+            n: [0; CHAIN_MTF],
             len: 0,
         }
     }
 
-    pub(crate) fn get(&self, i: usize) -> Option<RawInline> {
-        if i < self.len {
-            self.s.get(i).copied()
-        } else {
-            None
+    fn chain(&self, i: usize) -> Option<&[u32]> {
+        if i >= self.len {
+            return None;
         }
+        self.c.get(i)?.get(..*self.n.get(i)?)
+    }
+
+    /// Copies entry `i` into `out`; returns its length.
+    pub(crate) fn get(&self, i: usize, out: &mut [u32; MAX_INLINE_DEPTH]) -> Option<usize> {
+        let c = self.chain(i)?;
+        out.get_mut(..c.len())?.copy_from_slice(c);
+        Some(c.len())
     }
 
     #[cfg(any(test, feature = "std"))]
-    pub(crate) fn position(&self, x: RawInline) -> Option<usize> {
-        self.s.get(..self.len)?.iter().position(|&y| y == x)
+    pub(crate) fn position(&self, x: &[u32]) -> Option<usize> {
+        (0..self.len).find(|&i| self.chain(i) == Some(x))
     }
 
-    pub(crate) fn touch(&mut self, x: RawInline) {
-        let live = self.s.get(..self.len).unwrap_or(&[]);
-        let at = match live.iter().position(|&y| y == x) {
+    /// Moves `x` to the front (inserting it if absent; chains longer than
+    /// [`MAX_INLINE_DEPTH`] are not stored).
+    pub(crate) fn touch(&mut self, x: &[u32]) {
+        if x.len() > MAX_INLINE_DEPTH {
+            return;
+        }
+        let at = match (0..self.len).find(|&i| self.chain(i) == Some(x)) {
             Some(i) => i,
             None => {
-                if self.len < self.s.len() {
+                if self.len < CHAIN_MTF {
                     self.len += 1;
                 }
                 self.len - 1
             }
         };
-        if let Some(sl) = self.s.get_mut(..=at) {
-            sl.rotate_right(1);
-            sl[0] = x;
+        if let (Some(c), Some(n)) = (self.c.get_mut(..=at), self.n.get_mut(..=at)) {
+            c.rotate_right(1);
+            n.rotate_right(1);
+            if let (Some(c0), Some(n0)) = (c.first_mut(), n.first_mut()) {
+                if let Some(dst) = c0.get_mut(..x.len()) {
+                    dst.copy_from_slice(x);
+                }
+                *n0 = x.len();
+            }
         }
     }
 }
@@ -1255,7 +1338,7 @@ pub struct TableSizes {
     pub files: usize,
     /// Line index and data.
     pub lines: usize,
-    /// Inline index and data, and the inlined functions' names.
+    /// Inline index and data, call sites, and the inlined functions' names.
     pub inline: usize,
 }
 
@@ -1272,6 +1355,8 @@ const SECTION_NAMES: [&str; NSECT] = [
     "inline data",
     "function index",
     "function data",
+    "site index",
+    "site data",
 ];
 
 // ---------------------------------------------------------------------------

@@ -462,7 +462,11 @@ fn frame_lines_and_inlined_lines() {
 fn corrupted_inline_data_never_panics() {
     let bytes = inline_sample();
     let t = Table::parse(&bytes).unwrap();
-    let (off, len) = t.sect[S_INLINE_DATA];
+    let parts = [
+        t.sect[S_INLINE_DATA],
+        t.sect[S_SITE_DATA],
+        t.sect[S_SITE_INDEX],
+    ];
     let mut rng = 0x7777_1234u64;
     let mut next = || {
         rng ^= rng << 13;
@@ -474,7 +478,8 @@ fn corrupted_inline_data_never_panics() {
         let mut b = bytes.clone();
         for _ in 0..1 + trial % 3 {
             let at = if trial % 2 == 0 {
-                off + (next() as usize) % len
+                let (off, len) = parts[(trial / 2) % parts.len()];
+                off + (next() as usize) % len.max(1)
             } else {
                 (next() as usize) % b.len()
             };

@@ -30,6 +30,9 @@ use std::fmt;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 
+/// Version of the table format written (`oops::symtab::VERSION`).
+pub const TABLE_VERSION: u16 = oops::symtab::VERSION;
+
 /// SHA-1 of `data` (the build ID when the image carries no GNU build-id note).
 pub fn sha1(data: &[u8]) -> [u8; 20] {
     sha1_smol::Sha1::from(data).digest().bytes()
@@ -187,10 +190,14 @@ impl fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "inline records:         {} ({} functions), {} bytes ({} of them names); lines + inline: {:.2} bytes/row",
+            "inline records:         {} ranges -> {} transitions, {} call sites, {} functions; {} bytes ({} transitions, {} sites, {} names); lines + inline: {:.2} bytes/row",
             t.inline_records,
+            t.inline_transitions,
+            t.inline_sites,
             t.funcs,
             t.inline_bytes,
+            t.inline_bytes - t.site_bytes - t.func_name_bytes,
+            t.site_bytes,
             t.func_name_bytes,
             t.line_and_inline_bytes_per_row()
         )?;

@@ -307,6 +307,8 @@ fn compile_all(
         let stamp_file = work.join("inputs.stamp");
         let mut stamp = Stamp::new(abi_str);
         stamp.add(m.name.as_bytes());
+        // A new line-table format must rebuild every module's `.modlines`.
+        stamp.add(&ksymgen::TABLE_VERSION.to_le_bytes());
         match &m.source {
             Source::Rust { .. } => stamp.file(&archives[&m.name])?,
             Source::C { files, cflags } => {
