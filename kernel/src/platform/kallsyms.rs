@@ -6,7 +6,7 @@
 //! validates everything and never panics on a bad table.
 
 /// Bytes reserved for the table. `ksymgen` fails the build if the table does not fit.
-pub const RESERVED: usize = 1024 * 1024;
+pub const RESERVED: usize = 768 * 1024;
 
 #[link_section = ".kallsyms"]
 #[used]
