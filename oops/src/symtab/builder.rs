@@ -355,12 +355,9 @@ impl TableBuilder {
         }
         let mut sites: Vec<RawInline> = site_uses.keys().copied().collect();
         sites.sort_by_key(|s| (Reverse(site_uses[s]), *s));
-        let mut uses = vec![0usize; self.funcs.len()];
-        for s in &sites {
-            uses[s.func as usize] += 1;
-        }
+        // Function names sorted, so that neighbours share prefixes (front coding).
         let mut order: Vec<usize> = (0..self.funcs.len()).collect();
-        order.sort_by_key(|&i| (Reverse(uses[i]), i));
+        order.sort_by(|&a, &b| self.funcs[a].cmp(&self.funcs[b]));
         let mut new_id = vec![0u32; self.funcs.len()];
         for (n, &old) in order.iter().enumerate() {
             new_id[old] = n as u32;
@@ -416,7 +413,21 @@ impl TableBuilder {
             .map(|(s, &p)| &s.name.as_bytes()[p..])
             .collect();
         corpus.extend(self.files.iter().map(|f| f.as_bytes()));
-        corpus.extend(funcs.iter().map(|f| f.as_bytes()));
+        let func_prefixes: Vec<usize> = (0..funcs.len())
+            .map(|i| {
+                if i % FUNC_BLOCK == 0 {
+                    0
+                } else {
+                    common_prefix(funcs[i - 1].as_bytes(), funcs[i].as_bytes())
+                }
+            })
+            .collect();
+        corpus.extend(
+            funcs
+                .iter()
+                .zip(&func_prefixes)
+                .map(|(f, &p)| &f.as_bytes()[p..]),
+        );
 
         // Token table: try several budgets unless one was given.
         let budgets: Vec<usize> = match self.max_tokens {
@@ -584,10 +595,15 @@ impl TableBuilder {
         let mut func_data = Vec::new();
         let nfile_corpus = nsym_corpus + self.files.len();
         for f in 0..funcs.len() {
-            put_u32(&mut func_index, func_data.len() as u32);
-            func_data.extend_from_slice(&tokens.codes(nfile_corpus + f));
+            if f % FUNC_BLOCK == 0 {
+                put_u32(&mut func_index, func_data.len() as u32);
+            } else {
+                put_varint(&mut func_data, func_prefixes[f] as u64);
+            }
+            let codes = tokens.codes(nfile_corpus + f);
+            put_varint(&mut func_data, codes.len() as u64);
+            func_data.extend_from_slice(&codes);
         }
-        put_u32(&mut func_index, func_data.len() as u32);
         stats.inline_records = inlines.len();
         stats.inline_transitions = chains.len();
         stats.inline_sites = sites.len();

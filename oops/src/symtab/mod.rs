@@ -62,8 +62,10 @@
 //!                          site ids. Other values are invalid.
 //!                      Each chain (the first included) is then moved to the front.
 //!                      The chain is empty before the first transition of the table.
-//!     10 func index    (nfuncs + 1) × u32 offsets into the func data
-//!     11 func data     token codes of the inlined functions' names
+//!     10 func index    per 16 functions: u32 offset into the func data
+//!     11 func data     the inlined functions' names, sorted: per name [varint shared
+//!                      prefix length with the previous name unless first of its 16],
+//!                      varint code length, token codes
 //!     12 site index    per 16 sites: u32 offset into the site data
 //!     13 site data     per site (ids ordered by use): varint function, varint call
 //!                      file, varint call line
@@ -141,6 +143,8 @@ pub(crate) const S_SITE_INDEX: usize = 12;
 pub(crate) const S_SITE_DATA: usize = 13;
 /// Sites per site-index entry.
 pub(crate) const SITE_BLOCK: usize = 16;
+/// Function names per func-index entry.
+pub(crate) const FUNC_BLOCK: usize = 16;
 /// Length of the recent-chain (move-to-front) list of the inline decoder.
 pub(crate) const CHAIN_MTF: usize = 8;
 /// Inline op bytes from here on are keep/push ops.
@@ -469,9 +473,7 @@ impl<'a> Table<'a> {
             ),
             (
                 S_FUNC_INDEX,
-                (nfuncs as usize)
-                    .checked_add(1)
-                    .and_then(|n| n.checked_mul(4)),
+                (nfuncs as usize).div_ceil(FUNC_BLOCK).checked_mul(4),
             ),
             (
                 S_SITE_INDEX,
@@ -811,10 +813,23 @@ impl<'a> Table<'a> {
         idx: usize,
         sink: &mut dyn FnMut(u8) -> Result<bool, E>,
     ) -> Result<(), E> {
-        if idx >= n {
+        self.emit_front_coded(S_SYM_DATA, blk, n, idx, sink)
+    }
+
+    /// Feeds name `idx` of the front-coded block `blk` (codes in section `sect`) to
+    /// `sink`, taking from each earlier name only the bytes the later ones share.
+    fn emit_front_coded<E>(
+        &self,
+        sect: usize,
+        blk: &Block,
+        n: usize,
+        idx: usize,
+        sink: &mut dyn FnMut(u8) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        if idx >= n || idx >= blk.len() {
             return Ok(());
         }
-        let data = self.section(S_SYM_DATA);
+        let data = self.section(sect);
         // want[k]: how many bytes of name k are needed (front coding chain).
         let mut want = [0usize; MAX_SYM_BLOCK];
         want[idx] = MAX_NAME_LEN;
@@ -969,17 +984,36 @@ impl<'a> Table<'a> {
         index: u32,
         sink: &mut dyn FnMut(u8) -> Result<bool, E>,
     ) -> Result<(), E> {
-        let idx = self.section(S_FUNC_INDEX);
-        let at = index as usize * 4;
-        let (Some(a), Some(b)) = (rd_u32(idx, at), rd_u32(idx, at + 4)) else {
+        if index >= self.nfuncs {
+            return Ok(());
+        }
+        let index = index as usize;
+        let Some(off) = rd_u32(self.section(S_FUNC_INDEX), index / FUNC_BLOCK * 4) else {
             return Ok(());
         };
-        let codes = self
-            .section(S_FUNC_DATA)
-            .get(a as usize..b as usize)
-            .unwrap_or(&[]);
-        self.expand(codes, MAX_NAME_LEN, sink)?;
-        Ok(())
+        let mut blk: Block = [RawSym::default(); MAX_SYM_BLOCK];
+        let mut c = Cursor::new(self.section(S_FUNC_DATA), off as usize);
+        let n = index % FUNC_BLOCK + 1;
+        for (k, e) in blk.iter_mut().take(n).enumerate() {
+            let prefix = if k == 0 { Some(0) } else { c.varint() };
+            let (Some(prefix), Some(len)) = (prefix, c.varint()) else {
+                return Ok(());
+            };
+            let (Ok(prefix), Ok(len)) = (u32::try_from(prefix), usize::try_from(len)) else {
+                return Ok(());
+            };
+            let code_off = c.pos;
+            if c.take(len).is_none() {
+                return Ok(());
+            }
+            *e = RawSym {
+                prefix,
+                code_off,
+                code_len: len,
+                ..RawSym::default()
+            };
+        }
+        self.emit_front_coded(S_FUNC_DATA, &blk, n, n - 1, sink)
     }
 
     // -- inline chains ---------------------------------------------------------
