@@ -363,6 +363,11 @@ impl TableBuilder {
             new_id[old] = n as u32;
         }
         let funcs: Vec<&String> = order.iter().map(|&i| &self.funcs[i]).collect();
+        // Beyond the ids that fit one varint byte, sites sorted by function, file and
+        // line, so that the dictionary's deltas are small.
+        if sites.len() > SITE_HEAD {
+            sites[SITE_HEAD..].sort_by_key(|s| (new_id[s.func as usize], s.file, s.line));
+        }
         let site_id: HashMap<RawInline, u32> = sites
             .iter()
             .enumerate()
@@ -559,13 +564,20 @@ impl TableBuilder {
             recent.touch(chain0);
             let (mut at, mut prev) = (first, chain0.as_slice());
             for (a, chain) in &chunk[1..] {
-                put_varint(&mut inline_data, (a - at) >> line_shift);
+                let d = (a - at) >> line_shift;
                 match recent.position(chain) {
-                    Some(i) if i < CHAIN_MTF => inline_data.push(i as u8),
-                    _ => {
+                    Some(i) if (1..=SHORT_HIT_DELTA).contains(&d) => {
+                        inline_data.push((CHAIN_MTF as u64 * d + i as u64) as u8);
+                    }
+                    Some(i) => {
+                        inline_data.push(i as u8);
+                        put_varint(&mut inline_data, d);
+                    }
+                    None => {
                         let keep = common_prefix(prev, chain);
                         let push = chain.len() - keep;
                         inline_data.push(OP_PUSH | (keep.min(7) as u8) << 4 | push.min(15) as u8);
+                        put_varint(&mut inline_data, d);
                         if keep >= 7 {
                             put_varint(&mut inline_data, (keep - 7) as u64);
                         }
@@ -587,9 +599,20 @@ impl TableBuilder {
             if i % SITE_BLOCK == 0 {
                 put_u32(&mut site_index, site_data.len() as u32);
             }
-            put_varint(&mut site_data, u64::from(s.func));
+            let prev = if i % SITE_BLOCK == 0 {
+                RawInline::default()
+            } else {
+                sites[i - 1]
+            };
+            put_varint(
+                &mut site_data,
+                zigzag(i64::from(s.func) - i64::from(prev.func)),
+            );
             put_varint(&mut site_data, u64::from(s.file));
-            put_varint(&mut site_data, u64::from(s.line));
+            put_varint(
+                &mut site_data,
+                zigzag(i64::from(s.line) - i64::from(prev.line)),
+            );
         }
         let mut func_index = Vec::new();
         let mut func_data = Vec::new();
@@ -747,6 +770,9 @@ fn normalize_rows(rows: &[(u64, u32, u32)]) -> Vec<(u64, u32, u32)> {
     out
 }
 
+/// Largest address delta a chain hit codes in its op byte: (0x80 - 8) / 8.
+const SHORT_HIT_DELTA: u64 = 15;
+
 /// The inline chain (call sites, outermost first) at every address where it changes:
 /// per depth, the covering record that sorts last wins; a depth without one ends the
 /// chain. Empty before the first record and after the last.
@@ -791,6 +817,10 @@ fn inline_transitions(recs: &[InRec]) -> Vec<(u64, Vec<RawInline>)> {
         }
     }
     out
+}
+
+fn zigzag(d: i64) -> u64 {
+    ((d << 1) ^ (d >> 63)) as u64
 }
 
 fn common_prefix<T: PartialEq>(a: &[T], b: &[T]) -> usize {

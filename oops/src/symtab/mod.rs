@@ -53,13 +53,14 @@
 //!                      address, outermost first) changes only at "transitions"; a block
 //!                      holds up to `inline_block` of them: varint n, then n varint site
 //!                      ids, the chain from the block's first address on; then per
-//!                      further transition: varint address delta from the previous one
-//!                      (units of 1 << line_shift) and an op byte h:
-//!                        h < 8: the chain becomes entry h of a move-to-front list of
-//!                          the block's 8 most recent chains (entry 0 = current);
-//!                        h >= 0x80: keep k = h >> 4 & 7 outer levels (k == 7: 7 +
-//!                          varint), then push p = h & 15 (p == 15: 15 + varint) varint
-//!                          site ids. Other values are invalid.
+//!                      further transition an op byte h. The address delta d from the
+//!                      previous transition is in units of 1 << line_shift:
+//!                        h < 8: varint d; the chain becomes entry h of a move-to-front
+//!                          list of the block's 8 most recent chains (0 = current);
+//!                        h < 0x80: the same for entry (h - 8) % 8, d = (h - 8) / 8 + 1;
+//!                        else: varint d; keep k = h >> 4 & 7 outer levels (k == 7:
+//!                          7 + varint), then push p = h & 15 (p == 15: 15 + varint)
+//!                          varint site ids.
 //!                      Each chain (the first included) is then moved to the front.
 //!                      The chain is empty before the first transition of the table.
 //!     10 func index    per 16 functions: u32 offset into the func data
@@ -67,8 +68,10 @@
 //!                      prefix length with the previous name unless first of its 16],
 //!                      varint code length, token codes
 //!     12 site index    per 16 sites: u32 offset into the site data
-//!     13 site data     per site (ids ordered by use): varint function, varint call
-//!                      file, varint call line
+//!     13 site data     per site: zigzag varint function delta, varint call file,
+//!                      zigzag varint call line delta (deltas from the previous site of
+//!                      the same 16, the first from 0). Ids 0..127 are the most used
+//!                      sites, the rest are sorted by function, file and line.
 //! ```
 //!
 //! A site is one level of an inline chain: the inlined function, and the file and
@@ -143,6 +146,9 @@ pub(crate) const S_SITE_INDEX: usize = 12;
 pub(crate) const S_SITE_DATA: usize = 13;
 /// Sites per site-index entry.
 pub(crate) const SITE_BLOCK: usize = 16;
+/// Site ids below this are ordered by use (one-byte varints); the rest are sorted.
+#[cfg(any(test, feature = "std"))]
+pub(crate) const SITE_HEAD: usize = 128;
 /// Function names per func-index entry.
 pub(crate) const FUNC_BLOCK: usize = 16;
 /// Length of the recent-chain (move-to-front) list of the inline decoder.
@@ -1046,10 +1052,13 @@ impl<'a> Table<'a> {
         let mut c = Cursor::new(self.section(S_SITE_DATA), off);
         let mut site = RawInline::default();
         for _ in 0..=id % SITE_BLOCK {
+            let func = i64::from(site.func).checked_add(c.zigzag()?)?;
+            let file = c.varint()?;
+            let line = i64::from(site.line).checked_add(c.zigzag()?)?;
             site = RawInline {
-                func: u32::try_from(c.varint()?).ok()?,
-                file: u32::try_from(c.varint()?).ok()?,
-                line: u32::try_from(c.varint()?).ok()?,
+                func: u32::try_from(func).ok()?,
+                file: u32::try_from(file).ok()?,
+                line: u32::try_from(line).ok()?,
             };
         }
         (site.func < self.nfuncs && site.file < self.nfiles).then_some(site)
@@ -1107,15 +1116,24 @@ impl<'a> Table<'a> {
         chains.touch(cur.get(..len)?);
         let mut at = first;
         for _ in 1..own {
-            let d = c.varint()?.checked_shl(shift)?;
-            at = at.checked_add(d)?;
+            let h = c.byte()?;
+            let d = if h >= OP_PUSH || usize::from(h) < CHAIN_MTF {
+                c.varint()?
+            } else {
+                u64::from((h - CHAIN_MTF as u8) / CHAIN_MTF as u8 + 1)
+            };
+            at = at.checked_add(d.checked_shl(shift)?)?;
             if at > addr {
                 break;
             }
-            let h = c.byte()?;
-            if usize::from(h) < CHAIN_MTF {
-                len = chains.get(usize::from(h), &mut cur)?;
-            } else if h >= OP_PUSH {
+            if h < OP_PUSH {
+                let i = if usize::from(h) < CHAIN_MTF {
+                    usize::from(h)
+                } else {
+                    usize::from(h - CHAIN_MTF as u8) % CHAIN_MTF
+                };
+                len = chains.get(i, &mut cur)?;
+            } else {
                 let mut keep = usize::from(h >> 4 & 7);
                 if keep == 7 {
                     keep = keep.checked_add(usize::try_from(c.varint()?).ok()?)?;
@@ -1132,8 +1150,6 @@ impl<'a> Table<'a> {
                     *slot = u32::try_from(c.varint()?).ok()?;
                 }
                 len = end;
-            } else {
-                return None;
             }
             chains.touch(cur.get(..len)?);
         }
