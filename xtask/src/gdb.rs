@@ -1,7 +1,8 @@
 //! `cargo xtask gdb [--port N] [-- GDB-ARGS...]`: attach gdb-multiarch to a kernel started
 //! with `cargo xtask run --gdb`, with the symbols of every module loaded automatically.
 //!
-//! xtask writes `target/gdb/kmod.py` and starts gdb on `kernel.elf` with it. The script
+//! xtask writes `target/gdb/kmod.py` (`kmod-HASH.py` with `--module-dir`) and starts gdb
+//! on `kernel.elf` with it. The script
 //! breaks (internally, without stopping) on the kernel's `kmod_gdb_loaded` and
 //! `kmod_gdb_unloaded` hooks (`kernel/src/module/gdbhook.rs`), reads the module record
 //! from `x0` (name and placed sections) and runs `add-symbol-file NAME.ko.debug` with
@@ -180,8 +181,22 @@ pub fn write_script(root: &Path, dirs: &[&Path]) -> Result<std::path::PathBuf, S
         .map(|d| format!("{:?}", d.display().to_string()))
         .collect();
     let script = SCRIPT.replace("@MODULE_DIRS@", &format!("[{}]", list.join(", ")));
-    let path = dir.join("kmod.py");
-    std::fs::write(&path, script).map_err(|e| format!("write {}: {e}", path.display()))?;
+    // One file per directory list (several gdbs may start at once with different
+    // lists), written whole and renamed, so no gdb ever sources a half-written script.
+    let path = if dirs.len() == 1 {
+        dir.join("kmod.py")
+    } else {
+        let h = list
+            .join("\n")
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+        dir.join(format!("kmod-{h:016x}.py"))
+    };
+    let tmp = dir.join(format!(".kmod-{}.py.tmp", std::process::id()));
+    std::fs::write(&tmp, script).map_err(|e| format!("write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("rename to {}: {e}", path.display()))?;
     Ok(path)
 }
 

@@ -617,11 +617,11 @@ impl TableBuilder {
         let mut func_index = Vec::new();
         let mut func_data = Vec::new();
         let nfile_corpus = nsym_corpus + self.files.len();
-        for f in 0..funcs.len() {
+        for (f, &prefix) in func_prefixes.iter().enumerate() {
             if f % FUNC_BLOCK == 0 {
                 put_u32(&mut func_index, func_data.len() as u32);
             } else {
-                put_varint(&mut func_data, func_prefixes[f] as u64);
+                put_varint(&mut func_data, prefix as u64);
             }
             let codes = tokens.codes(nfile_corpus + f);
             put_varint(&mut func_data, codes.len() as u64);
