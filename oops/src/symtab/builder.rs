@@ -169,7 +169,7 @@ impl Default for TableBuilder {
 const MIN_PAIR_COUNT: i64 = 6;
 
 impl TableBuilder {
-    /// An empty builder with default block sizes (16 symbols, 64 rows, 32 inline records).
+    /// An empty builder with default block sizes (16 symbols, 64 rows, 64 inline transitions).
     pub fn new() -> Self {
         TableBuilder {
             syms: Vec::new(),
@@ -182,7 +182,7 @@ impl TableBuilder {
             build_id: Vec::new(),
             sym_block: 16,
             line_block: 64,
-            inline_block: 32,
+            inline_block: 64,
             max_tokens: None,
         }
     }
@@ -270,7 +270,7 @@ impl TableBuilder {
         self
     }
 
-    /// Inline records per block (1..=255).
+    /// Inline transitions per block (1..=255).
     pub fn inline_block(&mut self, n: usize) -> &mut Self {
         self.inline_block = n;
         self
@@ -561,7 +561,7 @@ impl TableBuilder {
                 put_varint(&mut inline_data, u64::from(id));
             }
             let mut recent = Chains::new();
-            recent.touch(chain0);
+            recent.push(chain0);
             let (mut at, mut prev) = (first, chain0.as_slice());
             for (a, chain) in &chunk[1..] {
                 let d = (a - at) >> line_shift;
@@ -589,7 +589,7 @@ impl TableBuilder {
                         }
                     }
                 }
-                recent.touch(chain);
+                recent.push(chain);
                 (at, prev) = (*a, chain.as_slice());
             }
         }

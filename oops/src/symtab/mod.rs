@@ -55,13 +55,12 @@
 //!                      ids, the chain from the block's first address on; then per
 //!                      further transition an op byte h. The address delta d from the
 //!                      previous transition is in units of 1 << line_shift:
-//!                        h < 8: varint d; the chain becomes entry h of a move-to-front
-//!                          list of the block's 8 most recent chains (0 = current);
+//!                        h < 8: varint d; the chain becomes entry h of the block's
+//!                          last 8 chains, newest first (0 = the current one);
 //!                        h < 0x80: the same for entry (h - 8) % 8, d = (h - 8) / 8 + 1;
 //!                        else: varint d; keep k = h >> 4 & 7 outer levels (k == 7:
 //!                          7 + varint), then push p = h & 15 (p == 15: 15 + varint)
 //!                          varint site ids.
-//!                      Each chain (the first included) is then moved to the front.
 //!                      The chain is empty before the first transition of the table.
 //!     10 func index    per 16 functions: u32 offset into the func data
 //!     11 func data     the inlined functions' names, sorted: per name [varint shared
@@ -151,7 +150,7 @@ pub(crate) const SITE_BLOCK: usize = 16;
 pub(crate) const SITE_HEAD: usize = 128;
 /// Function names per func-index entry.
 pub(crate) const FUNC_BLOCK: usize = 16;
-/// Length of the recent-chain (move-to-front) list of the inline decoder.
+/// How many recent chains (the current one included) an inline op can refer to.
 pub(crate) const CHAIN_MTF: usize = 8;
 /// Inline op bytes from here on are keep/push ops.
 pub(crate) const OP_PUSH: u8 = 0x80;
@@ -176,24 +175,32 @@ pub(crate) const SHORT_DLO: i64 = -16;
 pub(crate) const RECENT: usize = 32;
 
 /// The move-to-front list of recent `(file, line)` locations shared by the
-/// line-table encoder and decoder (reset at each block).
+/// line-table encoder and decoder (reset at each block). Locations stay in their
+/// slots; only the one-byte `order` list moves.
 #[derive(Clone, Copy)]
 pub(crate) struct Recent {
     locs: [(u32, u32); RECENT],
+    /// Slot of list entry i.
+    order: [u8; RECENT],
     len: usize,
 }
 
 impl Recent {
     pub(crate) fn new() -> Self {
+        let mut order = [0u8; RECENT];
+        for (i, o) in order.iter_mut().enumerate() {
+            *o = i as u8;
+        }
         Recent {
             locs: [(0, 0); RECENT],
+            order,
             len: 0,
         }
     }
 
     pub(crate) fn get(&self, i: usize) -> Option<(u32, u32)> {
         if i < self.len {
-            self.locs.get(i).copied()
+            self.locs.get(usize::from(*self.order.get(i)?)).copied()
         } else {
             None
         }
@@ -201,24 +208,27 @@ impl Recent {
 
     #[cfg(any(test, feature = "std"))]
     pub(crate) fn position(&self, loc: (u32, u32)) -> Option<usize> {
-        self.locs.get(..self.len)?.iter().position(|&l| l == loc)
+        (0..self.len).find(|&i| self.get(i) == Some(loc))
     }
 
-    /// Moves `loc` to the front (inserting it if absent).
+    /// Moves `loc` to the front (inserting it, in the least recent slot, if absent).
     pub(crate) fn touch(&mut self, loc: (u32, u32)) {
-        let live = self.locs.get(..self.len).unwrap_or(&[]);
-        let at = match live.iter().position(|&l| l == loc) {
+        let at = match (0..self.len).find(|&i| self.get(i) == Some(loc)) {
             Some(i) => i,
             None => {
                 if self.len < RECENT {
                     self.len += 1;
                 }
-                self.len - 1
+                let i = self.len - 1;
+                let slot = usize::from(self.order.get(i).copied().unwrap_or(0));
+                if let Some(l) = self.locs.get_mut(slot) {
+                    *l = loc;
+                }
+                i
             }
         };
-        if let Some(s) = self.locs.get_mut(..=at) {
-            s.rotate_right(1);
-            s[0] = loc;
+        if let Some(o) = self.order.get_mut(..=at) {
+            o.rotate_right(1);
         }
     }
 }
@@ -1113,7 +1123,7 @@ impl<'a> Table<'a> {
         }
         let mut len = n;
         let mut chains = Chains::new();
-        chains.touch(cur.get(..len)?);
+        chains.push(cur.get(..len)?);
         let mut at = first;
         for _ in 1..own {
             let h = c.byte()?;
@@ -1151,7 +1161,7 @@ impl<'a> Table<'a> {
                 }
                 len = end;
             }
-            chains.touch(cur.get(..len)?);
+            chains.push(cur.get(..len)?);
         }
         for (slot, &id) in chain.levels.iter_mut().zip(cur.iter().take(len)) {
             match self.site(id) {
@@ -1238,11 +1248,14 @@ pub(crate) struct RawInline {
     pub(crate) line: u32,
 }
 
-/// The move-to-front list of the most recent inline chains (site ids, outermost
-/// first) shared by the inline encoder and decoder (reset at each block).
+/// The last [`CHAIN_MTF`] inline chains (site ids, outermost first), newest first,
+/// shared by the inline encoder and decoder (reset at each block): a ring, so the
+/// decoder never compares chains.
 pub(crate) struct Chains {
     c: [[u32; MAX_INLINE_DEPTH]; CHAIN_MTF],
     n: [usize; CHAIN_MTF],
+    /// Slot of the newest chain.
+    head: usize,
     len: usize,
 }
 
@@ -1251,6 +1264,7 @@ impl Chains {
         Chains {
             c: [[0; MAX_INLINE_DEPTH]; CHAIN_MTF],
             n: [0; CHAIN_MTF],
+            head: 0,
             len: 0,
         }
     }
@@ -1259,10 +1273,11 @@ impl Chains {
         if i >= self.len {
             return None;
         }
-        self.c.get(i)?.get(..*self.n.get(i)?)
+        let slot = (self.head + CHAIN_MTF - i) % CHAIN_MTF;
+        self.c.get(slot)?.get(..*self.n.get(slot)?)
     }
 
-    /// Copies entry `i` into `out`; returns its length.
+    /// Copies entry `i` (0 = newest) into `out`; returns its length.
     pub(crate) fn get(&self, i: usize, out: &mut [u32; MAX_INLINE_DEPTH]) -> Option<usize> {
         let c = self.chain(i)?;
         out.get_mut(..c.len())?.copy_from_slice(c);
@@ -1274,30 +1289,20 @@ impl Chains {
         (0..self.len).find(|&i| self.chain(i) == Some(x))
     }
 
-    /// Moves `x` to the front (inserting it if absent; chains longer than
-    /// [`MAX_INLINE_DEPTH`] are not stored).
-    pub(crate) fn touch(&mut self, x: &[u32]) {
+    /// Records `x` as the newest chain (chains longer than [`MAX_INLINE_DEPTH`] are
+    /// not stored).
+    pub(crate) fn push(&mut self, x: &[u32]) {
         if x.len() > MAX_INLINE_DEPTH {
             return;
         }
-        let at = match (0..self.len).find(|&i| self.chain(i) == Some(x)) {
-            Some(i) => i,
-            None => {
-                if self.len < CHAIN_MTF {
-                    self.len += 1;
-                }
-                self.len - 1
-            }
-        };
-        if let (Some(c), Some(n)) = (self.c.get_mut(..=at), self.n.get_mut(..=at)) {
-            c.rotate_right(1);
-            n.rotate_right(1);
-            if let (Some(c0), Some(n0)) = (c.first_mut(), n.first_mut()) {
-                if let Some(dst) = c0.get_mut(..x.len()) {
-                    dst.copy_from_slice(x);
-                }
-                *n0 = x.len();
-            }
+        self.head = (self.head + 1) % CHAIN_MTF;
+        self.len = (self.len + 1).min(CHAIN_MTF);
+        if let (Some(dst), Some(n)) = (
+            self.c.get_mut(self.head).and_then(|c| c.get_mut(..x.len())),
+            self.n.get_mut(self.head),
+        ) {
+            dst.copy_from_slice(x);
+            *n = x.len();
         }
     }
 }

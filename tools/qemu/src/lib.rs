@@ -61,6 +61,8 @@ pub struct Qemu {
     pub gdb_wait: bool,
     /// Use `-bios` instead of `-kernel` (U-Boot baseline).
     pub bios: bool,
+    /// Further arguments, appended as given (e.g. `-icount shift=0`).
+    pub extra: Vec<String>,
 }
 
 impl Qemu {
@@ -78,6 +80,7 @@ impl Qemu {
             gdb: None,
             gdb_wait: true,
             bios: false,
+            extra: Vec::new(),
         }
     }
 
@@ -127,6 +130,7 @@ impl Qemu {
                 a.push("-S".into());
             }
         }
+        a.extend(self.extra.iter().cloned());
         a
     }
 
