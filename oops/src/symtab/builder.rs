@@ -169,7 +169,7 @@ impl Default for TableBuilder {
 const MIN_PAIR_COUNT: i64 = 6;
 
 impl TableBuilder {
-    /// An empty builder with default block sizes (16 symbols, 64 rows, 64 inline transitions).
+    /// An empty builder with default block sizes (8 symbols, 64 rows, 64 inline transitions).
     pub fn new() -> Self {
         TableBuilder {
             syms: Vec::new(),
@@ -180,7 +180,7 @@ impl TableBuilder {
             func_ids: HashMap::new(),
             inlines: Vec::new(),
             build_id: Vec::new(),
-            sym_block: 16,
+            sym_block: 8,
             line_block: 64,
             inline_block: 64,
             max_tokens: None,

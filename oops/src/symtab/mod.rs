@@ -211,6 +211,15 @@ impl Recent {
         (0..self.len).find(|&i| self.get(i) == Some(loc))
     }
 
+    /// Moves entry `i` to the front.
+    pub(crate) fn touch_at(&mut self, i: usize) {
+        if i < self.len {
+            if let Some(o) = self.order.get_mut(..=i) {
+                o.rotate_right(1);
+            }
+        }
+    }
+
     /// Moves `loc` to the front (inserting it, in the least recent slot, if absent).
     pub(crate) fn touch(&mut self, loc: (u32, u32)) {
         let at = match (0..self.len).find(|&i| self.get(i) == Some(loc)) {
@@ -780,7 +789,7 @@ impl<'a> Table<'a> {
         &self,
         codes: &[u8],
         limit: usize,
-        sink: &mut dyn FnMut(u8) -> Result<bool, E>,
+        sink: &mut impl FnMut(u8) -> Result<bool, E>,
     ) -> Result<Option<usize>, E> {
         let mut emitted = 0usize;
         let mut c = Cursor::new(codes, 0);
@@ -827,7 +836,7 @@ impl<'a> Table<'a> {
         blk: &Block,
         n: usize,
         idx: usize,
-        sink: &mut dyn FnMut(u8) -> Result<bool, E>,
+        sink: &mut impl FnMut(u8) -> Result<bool, E>,
     ) -> Result<(), E> {
         self.emit_front_coded(S_SYM_DATA, blk, n, idx, sink)
     }
@@ -840,7 +849,7 @@ impl<'a> Table<'a> {
         blk: &Block,
         n: usize,
         idx: usize,
-        sink: &mut dyn FnMut(u8) -> Result<bool, E>,
+        sink: &mut impl FnMut(u8) -> Result<bool, E>,
     ) -> Result<(), E> {
         if idx >= n || idx >= blk.len() {
             return Ok(());
@@ -921,10 +930,13 @@ impl<'a> Table<'a> {
         for _ in 1..count {
             let op = c.byte()?;
             let (adelta, loc);
+            // Set when `loc` is entry `hit` of `recent` (no search to move it up).
+            let mut hit = None;
             if op < OP_LONG {
                 adelta = u64::from(op % SHORT_ADDR as u8) + 1;
                 let code = op / SHORT_ADDR as u8;
                 loc = if code < SHORT_HITS {
+                    hit = Some(usize::from(code));
                     recent.get(usize::from(code))?
                 } else if code == SHORT_NOINFO {
                     (0, 0)
@@ -942,7 +954,11 @@ impl<'a> Table<'a> {
                     usize::try_from(u64::from(j).checked_add(extra)?).ok()
                 };
                 loc = match kind {
-                    0 => recent.get(idx()?)?,
+                    0 => {
+                        let i = idx()?;
+                        hit = Some(i);
+                        recent.get(i)?
+                    }
                     1 => {
                         let (f, l) = recent.get(idx()?)?;
                         let d = c.zigzag()?;
@@ -959,8 +975,10 @@ impl<'a> Table<'a> {
             if row_addr > addr {
                 break;
             }
-            if loc.1 != 0 {
-                recent.touch(loc);
+            match hit {
+                Some(i) => recent.touch_at(i),
+                None if loc.1 != 0 => recent.touch(loc),
+                None => {}
             }
             cur = loc;
         }
@@ -980,7 +998,7 @@ impl<'a> Table<'a> {
     fn emit_file<E>(
         &self,
         index: u32,
-        sink: &mut dyn FnMut(u8) -> Result<bool, E>,
+        sink: &mut impl FnMut(u8) -> Result<bool, E>,
     ) -> Result<(), E> {
         let idx = self.section(S_FILE_INDEX);
         let at = index as usize * 4;
@@ -998,7 +1016,7 @@ impl<'a> Table<'a> {
     fn emit_func<E>(
         &self,
         index: u32,
-        sink: &mut dyn FnMut(u8) -> Result<bool, E>,
+        sink: &mut impl FnMut(u8) -> Result<bool, E>,
     ) -> Result<(), E> {
         if index >= self.nfuncs {
             return Ok(());
@@ -1447,7 +1465,7 @@ pub struct SymbolName<'a> {
 }
 
 impl SymbolName<'_> {
-    fn feed<E>(&self, sink: &mut dyn FnMut(u8) -> Result<bool, E>) -> Result<(), E> {
+    fn feed<E>(&self, sink: &mut impl FnMut(u8) -> Result<bool, E>) -> Result<(), E> {
         let mut blk: Block = [RawSym::default(); MAX_SYM_BLOCK];
         let Some(n) = self.table.decode_block(self.block as usize, &mut blk) else {
             return Ok(());
