@@ -156,3 +156,24 @@ pub fn source_line(rel: &str, needle: &str) -> u32 {
     );
     hits[0] as u32
 }
+
+/// The 1-based line of the only `LINE: marker` comment (Rust `// LINE: m` at the end of
+/// a line, or C `/* LINE: m */`) in the workspace file `rel`.
+pub fn marker_line(rel: &str, marker: &str) -> u32 {
+    let src = std::fs::read_to_string(qemu_harness::workspace_root().join(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let rust = format!("// LINE: {marker}");
+    let c = format!("/* LINE: {marker} */");
+    let hits: Vec<usize> = src
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_end().ends_with(&rust) || l.contains(&c))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "marker {marker:?} must occur once in {rel}: lines {hits:?}"
+    );
+    hits[0] as u32
+}

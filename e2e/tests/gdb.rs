@@ -29,19 +29,14 @@ fn free_port() -> u16 {
 
 #[test]
 fn pending_breakpoint_in_a_module_is_hit_with_its_source_line() {
-    let xtask = workspace_root().join("target/debug/xtask");
-    assert!(
-        xtask.exists(),
-        "{} missing: run through cargo xtask test",
-        xtask.display()
-    );
     let port = free_port();
     let mut q = qemu();
     q.gdb = Some(port);
     let mut g = q.spawn().expect("qemu");
-    let gdb = Command::new(&xtask)
-        .args(["gdb", "--port", &port.to_string(), "--"])
-        .args([
+    let mut gdb = spawn_gdb(
+        port,
+        &[],
+        &[
             "-batch",
             "-ex",
             "break deep_rust::inner",
@@ -53,12 +48,8 @@ fn pending_breakpoint_in_a_module_is_hit_with_its_source_line() {
             "bt 3",
             "-ex",
             "kill",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start xtask gdb");
-    let mut gdb = Reap(gdb);
+        ],
+    );
     // gdb continues the guest: boot, then load and run the module.
     g.expect("\n> ", T)
         .unwrap_or_else(|e| panic!("no prompt under gdb: {e}"));
@@ -69,30 +60,7 @@ fn pending_breakpoint_in_a_module_is_hit_with_its_source_line() {
     let out = g.run("insmod deep_rust", T).unwrap();
     assert!(out.contains("deep_rust: loaded at"), "{out}");
     g.send(b"deep_rust\r").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = gdb.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "gdb did not finish");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut text = String::new();
-    gdb.0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    let mut err = String::new();
-    gdb.0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    let all = format!("{text}\n--- stderr ---\n{err}");
-    assert!(status.success(), "gdb failed: {all}");
+    let all = finish_gdb(&mut gdb, &mut g, None);
     assert_eq!(
         all.matches("[kmod] deep_rust: symbols from").count(),
         2,
@@ -122,16 +90,14 @@ fn pending_breakpoint_in_a_module_is_hit_with_its_source_line() {
     );
 }
 
-/// Runs `cargo xtask gdb --port PORT EXTRA... -- ARGS...` and waits for it; once gdb has
-/// had 5 s to attach, sends `poke` to the guest. Returns gdb's stdout and stderr.
-fn batch_gdb(
-    g: &mut qemu_harness::Guest,
-    port: u16,
-    extra: &[&str],
-    args: &[&str],
-    poke: Option<&[u8]>,
-) -> String {
+/// Starts `cargo xtask gdb --port PORT EXTRA... -- ARGS...` (killed if the test fails).
+fn spawn_gdb(port: u16, extra: &[&str], args: &[&str]) -> Reap {
     let xtask = workspace_root().join("target/debug/xtask");
+    assert!(
+        xtask.exists(),
+        "{} missing: run through cargo xtask test",
+        xtask.display()
+    );
     let child = Command::new(&xtask)
         .args(["gdb", "--port", &port.to_string()])
         .args(extra)
@@ -141,11 +107,15 @@ fn batch_gdb(
         .stderr(Stdio::piped())
         .spawn()
         .expect("start xtask gdb");
-    let mut child = Reap(child);
+    Reap(child)
+}
+
+/// Waits (up to 60 s) for gdb to exit successfully; once it has had 5 s to attach,
+/// sends `poke` to the guest. Returns gdb's stdout and stderr.
+fn finish_gdb(gdb: &mut Reap, g: &mut qemu_harness::Guest, mut poke: Option<&[u8]>) -> String {
     let start = Instant::now();
-    let mut poke = poke;
     let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
+        if let Some(s) = gdb.0.try_wait().unwrap() {
             break s;
         }
         if start.elapsed() > Duration::from_secs(5) {
@@ -160,16 +130,14 @@ fn batch_gdb(
         std::thread::sleep(Duration::from_millis(100));
     };
     let mut text = String::new();
-    child
-        .0
+    gdb.0
         .stdout
         .take()
         .unwrap()
         .read_to_string(&mut text)
         .unwrap();
     let mut err = String::new();
-    child
-        .0
+    gdb.0
         .stderr
         .take()
         .unwrap()
@@ -203,13 +171,12 @@ fn gdb_attached_late_loads_modules_already_loaded() {
         stale.join("deep_rust.ko.debug"),
     )
     .unwrap();
-    let all = batch_gdb(
-        &mut g,
+    let mut gdb = spawn_gdb(
         port,
         &["--module-dir", stale.to_str().unwrap()],
         &["-batch", "-ex", "detach"],
-        None,
     );
+    let all = finish_gdb(&mut gdb, &mut g, None);
     let _ = std::fs::remove_dir_all(&stale);
     assert!(all.contains("[kmod] hello: symbols from"), "{all}");
     assert!(
@@ -220,8 +187,7 @@ fn gdb_attached_late_loads_modules_already_loaded() {
     );
     assert!(!all.contains("[kmod] deep_rust: symbols from"), "{all}");
     // Attached again without the stale copy: both modules, and a breakpoint that hits.
-    let all = batch_gdb(
-        &mut g,
+    let mut gdb = spawn_gdb(
         port,
         &[],
         &[
@@ -235,8 +201,8 @@ fn gdb_attached_late_loads_modules_already_loaded() {
             "-ex",
             "detach",
         ],
-        Some(b"deep_rust\r"),
     );
+    let all = finish_gdb(&mut gdb, &mut g, Some(b"deep_rust\r"));
     assert!(all.contains("[kmod] deep_rust: symbols from"), "{all}");
     assert!(all.contains("[kmod] hello: symbols from"), "{all}");
     assert!(all.contains("Breakpoint 1, deep_rust::inner"), "{all}");

@@ -3,7 +3,7 @@
 //! source files (lines found by their `LINE:` markers) for module frames; build IDs
 //! against the `.ko` files' GNU notes; and modules whose line table was mutated.
 
-use e2e::{boot, build_id_hex, cmd, T};
+use e2e::{boot, build_id_hex, cmd, marker_line, source_line, T};
 use object::{Object, ObjectSection, ObjectSymbol};
 use qemu_harness::{kernel_elf, workspace_root, Guest};
 use std::collections::HashMap;
@@ -373,9 +373,8 @@ fn kernel_frames_match_addr2line_for_every_crash_kind() {
 #[test]
 fn null_write_pc_shows_its_own_line_and_the_inlined_callee() {
     let r = crash("null-write");
-    let src = std::fs::read_to_string(workspace_root().join("kernel/src/shell/crash.rs")).unwrap();
-    let line = line_of(
-        &src,
+    let line = source_line(
+        "kernel/src/shell/crash.rs",
         "core::ptr::write_volatile(core::hint::black_box(0usize)",
     );
     let want = format!("(kernel/src/shell/crash.rs:{line})");
@@ -389,22 +388,6 @@ fn null_write_pc_shows_its_own_line_and_the_inlined_callee() {
     assert_eq!(f.inlined[0].0, "core::ptr::write_volatile::<u64>", "{r}");
     let (file, _) = f.inlined[0].1.clone().unwrap();
     assert_eq!(file, "core/src/ptr/mod.rs", "{r}");
-}
-
-/// The 1-based line of the only line of `src` containing `needle`.
-fn line_of(src: &str, needle: &str) -> u32 {
-    let hits: Vec<usize> = src
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.contains(needle))
-        .map(|(i, _)| i + 1)
-        .collect();
-    assert_eq!(
-        hits.len(),
-        1,
-        "{needle:?} must occur exactly once: lines {hits:?}"
-    );
-    hits[0] as u32
 }
 
 fn ko(name: &str) -> PathBuf {
@@ -425,24 +408,6 @@ fn fault_module(g: &mut Guest, name: &str, path: &Path) -> (String, String) {
     (out, r.replace('\r', ""))
 }
 
-/// The line of the `LINE: marker` comment (Rust `// LINE: m` or C `/* LINE: m */`).
-fn marker_line(src: &str, marker: &str) -> u32 {
-    let rust = format!("// LINE: {marker}");
-    let c = format!("/* LINE: {marker} */");
-    let hits: Vec<usize> = src
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.trim_end().ends_with(&rust) || l.contains(&c))
-        .map(|(i, _)| i + 1)
-        .collect();
-    assert_eq!(
-        hits.len(),
-        1,
-        "marker {marker:?} must occur once: lines {hits:?}"
-    );
-    hits[0] as u32
-}
-
 /// An expected module frame: function, its `LINE:` marker, and an inlined helper with
 /// its marker.
 type Expected<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
@@ -450,7 +415,6 @@ type Expected<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
 /// Checks the module frames of `report` against the `LINE:` markers of `src_rel`:
 /// `(function, marker, inlined helper and its marker)` for each expected frame.
 fn check_module_frames(report: &str, module: &str, src_rel: &str, expect: &[Expected]) {
-    let src = std::fs::read_to_string(workspace_root().join(src_rel)).unwrap();
     let id = build_id_hex(&ko(module));
     let frames = call_trace(report);
     let mods: Vec<&Frame> = frames
@@ -469,14 +433,14 @@ fn check_module_frames(report: &str, module: &str, src_rel: &str, expect: &[Expe
             .get(i)
             .unwrap_or_else(|| panic!("{module}: frame {i} ({func}) missing:\n{report}"));
         assert_eq!(&f.name, func, "{report}");
-        let line = marker_line(&src, marker);
+        let line = marker_line(src_rel, marker);
         assert_eq!(
             f.loc,
             Some((src_rel.to_string(), line)),
             "{func} must show its own line {src_rel}:{line}:\n{report}"
         );
         if let Some((hname, hmarker)) = helper {
-            let hline = marker_line(&src, hmarker);
+            let hline = marker_line(src_rel, hmarker);
             assert!(
                 f.inlined
                     .iter()

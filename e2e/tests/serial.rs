@@ -1296,22 +1296,6 @@ fn kx_kind_abort() -> u8 {
     kconsole::frame::Kind::Abort as u8
 }
 
-/// The line of the only `LINE: marker` comment in `rel` (Rust `//` or C `/* */`).
-fn marker_line(rel: &str, marker: &str) -> u32 {
-    let src = std::fs::read_to_string(workspace_root().join(rel)).unwrap();
-    let hits: Vec<usize> = src
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| {
-            l.trim_end().ends_with(&format!("// LINE: {marker}"))
-                || l.contains(&format!("/* LINE: {marker} */"))
-        })
-        .map(|(i, _)| i + 1)
-        .collect();
-    assert_eq!(hits.len(), 1, "marker {marker:?} in {rel}: {hits:?}");
-    hits[0] as u32
-}
-
 /// Modules that came over the serial line (kx/1 for the Rust one, YMODEM from `sb` for
 /// the C one) explain their faults to the source line like any other: each module
 /// frame shows its own function's line, checked against the source's `LINE:` markers.
@@ -1361,7 +1345,7 @@ fn modules_loaded_over_serial_show_source_lines_in_their_oops() {
         g.expect("\n> ", T);
         let report = g.text_since(mark).replace('\r', "");
         for (func, marker) in frames {
-            let want = format!("({src}:{})", marker_line(src, marker));
+            let want = format!("({src}:{})", e2e::marker_line(src, marker));
             assert!(
                 report.lines().any(|l| l.contains(&format!(" {func}+0x"))
                     && l.contains(&format!("[{name} "))

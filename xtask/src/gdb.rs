@@ -163,13 +163,13 @@ gdb.execute("set confirm off")
 gdb.execute("set breakpoint pending on")
 # The hooks are plain C-ABI symbols: parse them as C whatever frame the target stopped
 # in (a Rust frame would want the full path).
-gdb.execute("set language c")
+gdb.execute("set language c", to_string=True)
 try:
     LoadHook()
     UnloadHook()
     load_listed()
 finally:
-    gdb.execute("set language auto")
+    gdb.execute("set language auto", to_string=True)
 "#;
 
 /// Writes the script for modules found in `dirs`; returns its path.
