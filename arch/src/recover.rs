@@ -131,7 +131,8 @@ core::arch::global_asm!(
     // The callee is not trusted to follow the procedure-call standard: everything the
     // caller relies on (x19..x30, sp, DAIF) is reloaded from the save area, which is found
     // again through the global `__module_call_save`, not through any register the callee
-    // could have changed. Returns the callee's x0.
+    // could have changed. Every other general register is cleared before the call.
+    // Returns the callee's x0.
 __module_call:
     stp     x19, x20, [x4, #0]
     stp     x21, x22, [x4, #16]
@@ -157,6 +158,34 @@ __module_call:
     mov     x0, x1
     mov     x1, x2
     mov     x2, x3
+    // The callee gets no kernel values but its arguments, its stack and the frame record:
+    // a module that reads a register it never set (a miscompiled or corrupted one) finds
+    // zero, not a pointer into the kernel's stack it could write through.
+    mov     x3, xzr
+    mov     x4, xzr
+    mov     x5, xzr
+    mov     x6, xzr
+    mov     x7, xzr
+    mov     x8, xzr
+    mov     x9, xzr
+    mov     x10, xzr
+    mov     x11, xzr
+    mov     x12, xzr
+    mov     x13, xzr
+    mov     x14, xzr
+    mov     x15, xzr
+    mov     x17, xzr
+    mov     x18, xzr
+    mov     x19, xzr
+    mov     x20, xzr
+    mov     x21, xzr
+    mov     x22, xzr
+    mov     x23, xzr
+    mov     x24, xzr
+    mov     x25, xzr
+    mov     x26, xzr
+    mov     x27, xzr
+    mov     x28, xzr
     blr     x16
     adrp    x5, __module_call_save
     ldr     x4, [x5, :lo12:__module_call_save]

@@ -318,13 +318,26 @@ fn run_sb_with(
     kill_after: Option<usize>,
     mut flip: Option<(u8, u8)>,
 ) -> (bool, String, Duration) {
-    let mut sb = Command::new("sb")
-        .args(args)
+    let mut cmd = Command::new("sb");
+    cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sb missing: apt-get install lrzsz");
+        .stderr(Stdio::piped());
+    // sb keeps SIGINT ignored when it starts with it ignored, as it does under a shell that
+    // ran the tests in the background without job control: give it the default back, so
+    // the interrupt below reaches sb's handler (which cancels with CAN CAN) wherever the
+    // tests run.
+    // SAFETY: runs in the forked child before exec; `signal` is async-signal-safe and
+    // touches no memory of the parent.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            use nix::sys::signal::{signal, SigHandler, Signal};
+            signal(Signal::SIGINT, SigHandler::SigDfl)
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut sb = cmd.spawn().expect("sb missing: apt-get install lrzsz");
     let t0 = Instant::now();
     let mut from_sb = sb.stdout.take().unwrap();
     let mut to_guest = g.socket();
@@ -371,9 +384,10 @@ fn run_sb_with(
         if let Some(k) = kill_after {
             if !killed && sent.load(Ordering::Relaxed) >= k {
                 killed = true;
-                let _ = Command::new("kill")
-                    .args(["-INT", &sb.id().to_string()])
-                    .status();
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(sb.id() as i32),
+                    nix::sys::signal::Signal::SIGINT,
+                );
             }
         }
         if t0.elapsed() > Duration::from_secs(150) {

@@ -2,19 +2,51 @@
 //! recorded against the module so that unloading (rmmod, a failed init, after a fault)
 //! returns every byte.
 //!
+//! A module's blocks do not come from the kernel heap: each module has arenas of its own,
+//! pages taken from the module area with an unmapped guard page after each, and their
+//! bookkeeping lives in the kernel heap, outside the arenas. A module that writes past a
+//! block therefore damages only its own memory (or faults on a guard page, which is
+//! contained), never the kernel's allocator or data; unloading unmaps the arenas whole,
+//! without reading anything the module could have written.
+//!
 //! A module may free or resize only blocks it allocated itself: a pointer the kernel did
 //! not hand to that module is refused rather than passed to the allocator, so a module
 //! cannot free kernel memory or another module's.
 
-use super::MODULES;
+use super::{area, MODULES};
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use arch::mmu::PAGE_SIZE;
 use core::alloc::Layout;
+use klib::area::Area;
+
+/// Usable bytes of a new arena (more when one block needs more).
+const ARENA: u64 = 64 << 10;
+/// Block sizes and alignments are rounded up to this.
+const GRAIN: u64 = 16;
+
+/// Pages of the module area a module's blocks are carved from.
+#[derive(Debug)]
+struct Arena {
+    /// First byte (page aligned).
+    base: u64,
+    /// Mapped bytes plus the guard page after them.
+    size: u64,
+    /// Free ranges inside `[base, base + size - PAGE_SIZE)`.
+    free: Area,
+}
 
 /// The blocks one module holds.
 #[derive(Debug, Default)]
 pub struct Heap {
     blocks: BTreeMap<usize, Layout>,
     bytes: usize,
+    arenas: Vec<Arena>,
+}
+
+fn rounded(l: Layout) -> (u64, u64) {
+    let size = (l.size() as u64).div_ceil(GRAIN) * GRAIN;
+    (size, (l.align() as u64).max(GRAIN))
 }
 
 impl Heap {
@@ -36,6 +68,43 @@ impl Heap {
             .is_some_and(|(&p, l)| end <= p as u64 + l.size() as u64)
     }
 
+    /// A block for `l` from the module's arenas (a new arena when none has room).
+    fn carve(&mut self, l: Layout) -> Option<*mut u8> {
+        let (size, align) = rounded(l);
+        if let Some(p) = self
+            .arenas
+            .iter_mut()
+            .find_map(|a| a.free.alloc(size, align))
+        {
+            return Some(p as *mut u8);
+        }
+        let usable = ARENA.max((size + align).div_ceil(PAGE_SIZE) * PAGE_SIZE);
+        let (base, mapped) = area::allocate(usable.checked_add(PAGE_SIZE)?, PAGE_SIZE).ok()?;
+        // The last page stays unmapped: a write that runs off the arena faults there.
+        let _ = crate::platform::mem::unmap_pages(base + mapped - PAGE_SIZE, PAGE_SIZE);
+        let mut free = Area::new(base, mapped - PAGE_SIZE);
+        let p = free.alloc(size, align);
+        self.arenas.push(Arena {
+            base,
+            size: mapped,
+            free,
+        });
+        p.map(|p| p as *mut u8)
+    }
+
+    /// Gives a block back to the arena it came from.
+    fn uncarve(&mut self, p: *mut u8, l: Layout) {
+        let (size, _) = rounded(l);
+        let at = p as u64;
+        if let Some(a) = self
+            .arenas
+            .iter_mut()
+            .find(|a| (a.base..a.base + a.size).contains(&at))
+        {
+            a.free.free(at, size);
+        }
+    }
+
     fn insert(&mut self, ptr: *mut u8, l: Layout) {
         self.blocks.insert(ptr as usize, l);
         self.bytes += l.size();
@@ -47,14 +116,13 @@ impl Heap {
         Some(l)
     }
 
-    /// Frees every block; returns (bytes, blocks) reclaimed.
+    /// Frees every block (unmapping the arenas whole); returns (bytes, blocks) reclaimed.
     pub fn reclaim(&mut self) -> (usize, usize) {
         let got = (self.bytes, self.blocks.len());
-        for (p, l) in core::mem::take(&mut self.blocks) {
-            // SAFETY: every recorded block came from `alloc::alloc::alloc`/`realloc` with
-            // this layout and was not freed since (frees remove the record first).
-            unsafe { alloc::alloc::dealloc(p as *mut u8, l) };
+        for a in core::mem::take(&mut self.arenas) {
+            area::release(a.base, a.size);
         }
+        self.blocks = BTreeMap::new();
         self.bytes = 0;
         got
     }
@@ -76,11 +144,10 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
         return core::ptr::null_mut();
     };
     with_current(|h| {
-        // SAFETY: the layout has non-zero size.
-        let p = unsafe { alloc::alloc::alloc(l) };
-        if !p.is_null() {
-            h.insert(p, l);
-        }
+        let Some(p) = h.carve(l) else {
+            return core::ptr::null_mut();
+        };
+        h.insert(p, l);
         p
     })
     .unwrap_or(core::ptr::null_mut())
@@ -95,9 +162,7 @@ pub fn free(addr: usize) {
     }
     let _ = with_current(|h| {
         if let Some(l) = h.remove(ptr) {
-            // SAFETY: the block was allocated with `l` for this module and is now
-            // forgotten by its record.
-            unsafe { alloc::alloc::dealloc(ptr, l) }
+            h.uncarve(ptr, l);
         }
     });
 }
@@ -116,12 +181,15 @@ pub fn realloc(addr: usize, new_size: usize) -> *mut u8 {
         let Ok(nl) = Layout::from_size_align(new_size, l.align()) else {
             return core::ptr::null_mut();
         };
-        // SAFETY: `ptr` is a live block of this module allocated with layout `l`.
-        let p = unsafe { alloc::alloc::realloc(ptr, l, new_size) };
-        if !p.is_null() {
-            h.remove(ptr);
-            h.insert(p, nl);
-        }
+        let Some(p) = h.carve(nl) else {
+            return core::ptr::null_mut();
+        };
+        // SAFETY: both blocks lie in this module's mapped arenas and do not overlap (the
+        // old one is still held while the new one is carved).
+        unsafe { core::ptr::copy_nonoverlapping(ptr, p, l.size().min(new_size)) };
+        h.remove(ptr);
+        h.uncarve(ptr, l);
+        h.insert(p, nl);
         p
     })
     .unwrap_or(core::ptr::null_mut())
