@@ -112,6 +112,84 @@ fn wild_jumps_and_abi_violations_are_contained() {
     assert_eq!(heap_in_use(&mut g), base, "heap after the ABI violation");
 }
 
+/// A module whose init overruns a heap block it allocated: `small` writes forward from a
+/// 32-byte block until something stops it, `large` writes one byte past a 5008-byte block.
+fn overrun_module(mode: &str) -> String {
+    format!(
+        r#"/* Overruns a heap block in init ({mode}). */
+#include "kmod.h"
+MODULE_NAME("nc_overrun_{mode}");
+MODULE_LICENSE("MIT");
+
+int init_module(void) {{
+    volatile unsigned char *p = kmod_alloc({size}, 16);
+    if (!p)
+        return -12;
+    kprintf("nc_overrun: block %p size {size}\n", (void *)p);
+    for (unsigned long i = 0; i < (64ul << 20); i++)
+        p[{start} + i] = 0xa5;
+    return 0;
+}}
+"#,
+        size = if mode == "small" { 32 } else { 5008 },
+        start = if mode == "small" { 0 } else { 5008 },
+    )
+}
+
+#[test]
+fn heap_overruns_stay_in_the_module() {
+    let mut g = boot();
+    let abi = kernel_abi(&mut g);
+    let base = heap_in_use(&mut g);
+    for mode in ["small", "large"] {
+        let ko = fixture_from_source(&format!("nc_overrun_{mode}"), &overrun_module(mode), &abi);
+        let out = insmod(&mut g, &ko, "");
+        // The write runs into an unmapped guard page after the module's own heap pages,
+        // in module code: contained. Before per-module heap pages it ran through the
+        // kernel heap first.
+        assert!(
+            out.contains("Unable to handle kernel paging request"),
+            "{mode}: {out}"
+        );
+        assert!(
+            out.contains(&format!("nc_overrun_{mode}: init faulted; module unloaded")),
+            "{mode}: {out}"
+        );
+        let block = out
+            .lines()
+            .find_map(|l| l.strip_prefix("nc_overrun: block "))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok())
+            .unwrap_or_else(|| panic!("{mode}: no block address: {out}"));
+        let far = out
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Unable to handle kernel paging request at virtual address ")
+            })
+            .and_then(|a| u64::from_str_radix(a.trim(), 16).ok())
+            .unwrap_or_else(|| panic!("{mode}: no fault address: {out}"));
+        if mode == "large" {
+            // A large block (whose size is a multiple of its alignment) ends exactly
+            // where its guard page begins.
+            assert_eq!(far, block + 5008, "{out}");
+        } else {
+            // A small block's arena is 64 KiB; the guard page follows it.
+            assert!(
+                far > block && far - block <= 64 << 10,
+                "{far:#x} {block:#x}: {out}"
+            );
+            assert_eq!(far % 4096, 0, "{out}");
+        }
+        assert_not_listed(&mut g, &format!("nc_overrun_{mode}"));
+        assert_eq!(heap_in_use(&mut g), base, "heap after the {mode} overrun");
+    }
+    // The kernel's own heap is intact: a module that allocates and frees a lot still works.
+    let out = cmd(&mut g, "insmod collections");
+    assert!(out.contains("collections: ok checksum="), "{out}");
+    cmd(&mut g, "rmmod collections");
+    assert_eq!(heap_in_use(&mut g), base, "heap after collections");
+}
+
 #[test]
 fn bad_pointers_to_exports_return_errors() {
     let mut g = boot();

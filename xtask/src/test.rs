@@ -127,7 +127,7 @@ pub fn cmd_test(no_fuzz: bool, fuzz_seconds: u32) -> Result<Tally, String> {
     let mut total = Tally::default();
     total.add(run_libtest(
         "host unit and integration tests",
-        cargo().args(["test", "--quiet"]),
+        cargo().args(["test", "--quiet", "--no-fail-fast"]),
     ));
     let kernel = match crate::image::build() {
         Ok(k) => k,
@@ -149,7 +149,15 @@ pub fn cmd_test(no_fuzz: bool, fuzz_seconds: u32) -> Result<Tally, String> {
     total.add(run_libtest(
         "end-to-end tests (QEMU over the serial line)",
         cargo()
-            .args(["test", "--quiet", "-p", "e2e", "--", "--test-threads=2"])
+            .args([
+                "test",
+                "--quiet",
+                "--no-fail-fast",
+                "-p",
+                "e2e",
+                "--",
+                "--test-threads=2",
+            ])
             .env("KERNEL_ELF", &kernel),
     ));
     if !no_fuzz {

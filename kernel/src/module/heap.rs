@@ -2,12 +2,19 @@
 //! recorded against the module so that unloading (rmmod, a failed init, after a fault)
 //! returns every byte.
 //!
-//! A module's blocks do not come from the kernel heap: each module has arenas of its own,
-//! pages taken from the module area with an unmapped guard page after each, and their
-//! bookkeeping lives in the kernel heap, outside the arenas. A module that writes past a
-//! block therefore damages only its own memory (or faults on a guard page, which is
-//! contained), never the kernel's allocator or data; unloading unmaps the arenas whole,
-//! without reading anything the module could have written.
+//! A module's blocks do not come from the kernel heap, and no bookkeeping lives beside
+//! them: blocks are carved from pages of the module area that belong to that module, and
+//! the free lists, block records and mappings are kept in the kernel heap. A module that
+//! writes past a block therefore damages only its own memory, never the kernel's
+//! allocator or data, and unloading unmaps its pages whole without reading anything the
+//! module could have written.
+//!
+//! - Small blocks (up to [`SMALL_MAX`] bytes, rounded up to a power of two) come from
+//!   64 KiB arenas, each followed by an unmapped guard page, split page by page into
+//!   blocks of one size.
+//! - Larger blocks get pages of their own, placed so that the block ends where an
+//!   unmapped guard page begins: running off its end faults at once, in module code,
+//!   where the fault is contained.
 //!
 //! A module may free or resize only blocks it allocated itself: a pointer the kernel did
 //! not hand to that module is refused rather than passed to the allocator, so a module
@@ -18,35 +25,46 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use arch::mmu::PAGE_SIZE;
 use core::alloc::Layout;
-use klib::area::Area;
 
-/// Usable bytes of a new arena (more when one block needs more).
+/// Bytes of a small-block arena (an unmapped guard page follows it).
 const ARENA: u64 = 64 << 10;
-/// Block sizes and alignments are rounded up to this.
+/// The smallest block.
 const GRAIN: u64 = 16;
+/// The largest small block; anything larger gets pages of its own.
+pub const SMALL_MAX: u64 = 2048;
+/// Small size classes: 16, 32, ..., [`SMALL_MAX`].
+const CLASSES: usize = (SMALL_MAX.trailing_zeros() - GRAIN.trailing_zeros() + 1) as usize;
 
-/// Pages of the module area a module's blocks are carved from.
-#[derive(Debug)]
-struct Arena {
-    /// First byte (page aligned).
-    base: u64,
-    /// Mapped bytes plus the guard page after them.
-    size: u64,
-    /// Free ranges inside `[base, base + size - PAGE_SIZE)`.
-    free: Area,
+/// The small size class of `l` (index into the free lists), or `None` for a large block.
+fn class(l: Layout) -> Option<usize> {
+    let need = (l.size() as u64).max(l.align() as u64).max(GRAIN);
+    (need <= SMALL_MAX)
+        .then(|| (need.next_power_of_two().trailing_zeros() - GRAIN.trailing_zeros()) as usize)
+}
+
+/// Takes `bytes` (a whole number of pages) plus one guard page from the module area and
+/// unmaps the guard page. Returns the base of the whole range and its size, guard included.
+fn map_with_guard(bytes: u64, align: u64) -> Option<(u64, u64)> {
+    let (base, size) = area::allocate(bytes.checked_add(PAGE_SIZE)?, align).ok()?;
+    // The last page stays unmapped: a write that runs off the end faults there.
+    let _ = crate::platform::mem::unmap_pages(base + size - PAGE_SIZE, PAGE_SIZE);
+    Some((base, size))
 }
 
 /// The blocks one module holds.
 #[derive(Debug, Default)]
 pub struct Heap {
+    /// Every live block: address and the layout it was asked with.
     blocks: BTreeMap<usize, Layout>,
     bytes: usize,
-    arenas: Vec<Arena>,
-}
-
-fn rounded(l: Layout) -> (u64, u64) {
-    let size = (l.size() as u64).div_ceil(GRAIN) * GRAIN;
-    (size, (l.align() as u64).max(GRAIN))
+    /// Free small blocks, by size class.
+    free: [Vec<u64>; CLASSES],
+    /// Unused pages of the newest arena: `[next, end)`.
+    spare: (u64, u64),
+    /// Small-block arenas: (base, size with the guard page).
+    arenas: Vec<(u64, u64)>,
+    /// Large blocks: address -> (base, size with the guard page) of their pages.
+    large: BTreeMap<u64, (u64, u64)>,
 }
 
 impl Heap {
@@ -68,40 +86,51 @@ impl Heap {
             .is_some_and(|(&p, l)| end <= p as u64 + l.size() as u64)
     }
 
-    /// A block for `l` from the module's arenas (a new arena when none has room).
+    /// A block for `l` from the module's own pages.
     fn carve(&mut self, l: Layout) -> Option<*mut u8> {
-        let (size, align) = rounded(l);
-        if let Some(p) = self
-            .arenas
-            .iter_mut()
-            .find_map(|a| a.free.alloc(size, align))
-        {
+        let Some(c) = class(l) else {
+            return self.carve_large(l);
+        };
+        if let Some(p) = self.free[c].pop() {
             return Some(p as *mut u8);
         }
-        let usable = ARENA.max((size + align).div_ceil(PAGE_SIZE) * PAGE_SIZE);
-        let (base, mapped) = area::allocate(usable.checked_add(PAGE_SIZE)?, PAGE_SIZE).ok()?;
-        // The last page stays unmapped: a write that runs off the arena faults there.
-        let _ = crate::platform::mem::unmap_pages(base + mapped - PAGE_SIZE, PAGE_SIZE);
-        let mut free = Area::new(base, mapped - PAGE_SIZE);
-        let p = free.alloc(size, align);
-        self.arenas.push(Arena {
-            base,
-            size: mapped,
-            free,
-        });
-        p.map(|p| p as *mut u8)
+        if self.spare.0 >= self.spare.1 {
+            let (base, size) = map_with_guard(ARENA, PAGE_SIZE)?;
+            self.arenas.push((base, size));
+            self.spare = (base, base + ARENA);
+        }
+        // One page split into blocks of this class; the lowest is handed out first.
+        let page = self.spare.0;
+        self.spare.0 += PAGE_SIZE;
+        let bsize = GRAIN << c;
+        let list = &mut self.free[c];
+        list.extend((1..PAGE_SIZE / bsize).rev().map(|i| page + i * bsize));
+        Some(page as *mut u8)
     }
 
-    /// Gives a block back to the arena it came from.
+    /// A large block on pages of its own, ending at the guard page.
+    fn carve_large(&mut self, l: Layout) -> Option<*mut u8> {
+        let size = l.size() as u64;
+        let align = (l.align() as u64).max(GRAIN);
+        let pages = size.checked_add(PAGE_SIZE - 1)? / PAGE_SIZE * PAGE_SIZE;
+        // Alignments above a page are had by aligning the mapping itself.
+        let (base, mapped) = map_with_guard(pages, align.max(PAGE_SIZE))?;
+        let end = base + mapped - PAGE_SIZE;
+        let at = (end - size) & !(align - 1);
+        self.large.insert(at, (base, mapped));
+        Some(at as *mut u8)
+    }
+
+    /// Gives a block back.
     fn uncarve(&mut self, p: *mut u8, l: Layout) {
-        let (size, _) = rounded(l);
         let at = p as u64;
-        if let Some(a) = self
-            .arenas
-            .iter_mut()
-            .find(|a| (a.base..a.base + a.size).contains(&at))
-        {
-            a.free.free(at, size);
+        match class(l) {
+            Some(c) => self.free[c].push(at),
+            None => {
+                if let Some((base, size)) = self.large.remove(&at) {
+                    area::release(base, size);
+                }
+            }
         }
     }
 
@@ -116,14 +145,14 @@ impl Heap {
         Some(l)
     }
 
-    /// Frees every block (unmapping the arenas whole); returns (bytes, blocks) reclaimed.
+    /// Frees every block (unmapping the module's heap pages whole); returns (bytes,
+    /// blocks) reclaimed.
     pub fn reclaim(&mut self) -> (usize, usize) {
         let got = (self.bytes, self.blocks.len());
-        for a in core::mem::take(&mut self.arenas) {
-            area::release(a.base, a.size);
+        let old = core::mem::take(self);
+        for (base, size) in old.arenas.into_iter().chain(old.large.into_values()) {
+            area::release(base, size);
         }
-        self.blocks = BTreeMap::new();
-        self.bytes = 0;
         got
     }
 }
@@ -181,11 +210,17 @@ pub fn realloc(addr: usize, new_size: usize) -> *mut u8 {
         let Ok(nl) = Layout::from_size_align(new_size, l.align()) else {
             return core::ptr::null_mut();
         };
+        if class(l).is_some() && class(l) == class(nl) {
+            // The block already has room: only its record changes.
+            h.remove(ptr);
+            h.insert(ptr, nl);
+            return ptr;
+        }
         let Some(p) = h.carve(nl) else {
             return core::ptr::null_mut();
         };
-        // SAFETY: both blocks lie in this module's mapped arenas and do not overlap (the
-        // old one is still held while the new one is carved).
+        // SAFETY: both blocks lie in this module's mapped heap pages and do not overlap
+        // (the old one is still held while the new one is carved).
         unsafe { core::ptr::copy_nonoverlapping(ptr, p, l.size().min(new_size)) };
         h.remove(ptr);
         h.uncarve(ptr, l);
