@@ -152,11 +152,50 @@ fn an_out_of_tree_rust_module_builds_tests_and_loads() {
         ),
     )
     .unwrap();
-    std::fs::write(
-        dir.join("src/lib.rs"),
-        "#![no_std]\nextern crate alloc;\nuse kmod::prelude::*;\n\nkmod::module! {\n    name: \"nc_rs\",\n    version: \"0.1.0\",\n    license: \"MIT\",\n    author: \"e2e\",\n    description: \"out of tree\",\n    init: init,\n    exit: exit,\n}\n\nfn init() -> Result<(), i32> {\n    println!(\"nc_rs: up\");\n    Ok(())\n}\n\nfn exit() {}\n\nkmod::ktests! {\n    fn vec_sums() { let v: alloc::vec::Vec<u32> = (1..=4).collect(); kmod::kassert_eq!(v.iter().sum::<u32>(), 10); }\n    fn fails() { kmod::kassert_eq!(1 + 1, 3); }\n}\n",
-    )
-    .unwrap();
+    let src = r#"#![no_std]
+extern crate alloc;
+use kmod::prelude::*;
+
+kmod::module! {
+    name: "nc_rs",
+    version: "0.1.0",
+    license: "MIT",
+    author: "e2e",
+    description: "out of tree",
+    init: init,
+    exit: exit,
+}
+
+#[inline(never)]
+fn leaf(p: *mut u32, v: u32) {
+    unsafe { core::ptr::write_volatile(p, v) }; // FAULT
+}
+
+#[inline(never)]
+fn middle(v: u32) {
+    leaf(core::hint::black_box(0usize) as *mut u32, v); // CALL-LEAF
+    println!("nc_rs: not reached");
+}
+
+fn crash(_args: &[&str]) -> Result<(), String> {
+    middle(7); // CALL-MIDDLE
+    Ok(())
+}
+
+fn init() -> Result<(), i32> {
+    kmod::command!("nc_rs_crash", "fault two calls deep", crash)?;
+    println!("nc_rs: up");
+    Ok(())
+}
+
+fn exit() {}
+
+kmod::ktests! {
+    fn vec_sums() { let v: alloc::vec::Vec<u32> = (1..=4).collect(); kmod::kassert_eq!(v.iter().sum::<u32>(), 10); }
+    fn fails() { kmod::kassert_eq!(1 + 1, 3); }
+}
+"#;
+    std::fs::write(dir.join("src/lib.rs"), src).unwrap();
     let d = dir.to_str().unwrap();
     let (ok, out, err) = xtask(&["test-module", d]);
     assert!(!ok, "{out}\n{err}");
@@ -187,6 +226,36 @@ fn an_out_of_tree_rust_module_builds_tests_and_loads() {
     assert_eq!(doc.leaves().len(), 2);
     assert!(!doc.passed());
     assert!(cmd(&mut g, "ktest nope").contains("nope: not loaded"));
+    // A fault two calls deep: every frame of the crate's own code names its file (by its
+    // full path: it lies outside this repository) and the line of that frame's statement,
+    // read from the source file. Before, a crate of one's own was built without debug
+    // info and its frames had no line at all.
+    let lib = dir.join("src/lib.rs");
+    let line_of = |marker: &str| {
+        1 + src
+            .lines()
+            .position(|l| l.contains(marker))
+            .unwrap_or_else(|| panic!("{marker} not in the source"))
+    };
+    let out = cmd(&mut g, "nc_rs_crash");
+    for (func, marker) in [
+        ("nc_rs::leaf", "// FAULT"),
+        ("nc_rs::middle", "// CALL-LEAF"),
+        ("nc_rs::crash", "// CALL-MIDDLE"),
+    ] {
+        let want = format!("({}:{})", lib.display(), line_of(marker));
+        let frame = out
+            .lines()
+            .find(|l| l.starts_with(&format!(" {func}+")))
+            .unwrap_or_else(|| panic!("no frame of {func}:\n{out}"));
+        assert!(
+            frame.ends_with(&want),
+            "{func}: want {want}: {frame}\n{out}"
+        );
+    }
+    // The SDK's own frames are named relative to the repository, so they cannot be
+    // mistaken for the module's src/lib.rs.
+    assert!(out.contains("(sdk/src/"), "{out}");
 }
 
 fn sha(p: &Path) -> Vec<u8> {

@@ -66,7 +66,15 @@ pub(super) fn finish(name: &str, work: &Path, linked: &Path, out: &Path) -> Resu
     let debug = debug_path(out);
     add_note(linked, &debug)?;
     let full = fs::read(&debug).map_err(|e| format!("read {}: {e}", debug.display()))?;
-    let (table, _) = ksymgen::build_table(&full).map_err(|e| fail("line table", e.to_string()))?;
+    // File names relative to this repository (`sdk/src/lib.rs`, `modules/x/src/lib.rs`);
+    // a module's own files outside it keep their full path. (Relative to each unit's
+    // directory instead, a crate of one's own and the SDK would both say `src/lib.rs`.)
+    let opts = ksymgen::Options {
+        workspace_root: Some(crate::root()),
+        ..ksymgen::Options::default()
+    };
+    let (table, _) =
+        ksymgen::build_table_with(&full, &opts).map_err(|e| fail("line table", e.to_string()))?;
     let table_file = work.join("modlines.bin");
     write(&table_file, &table)?;
     let noted = work.join(format!("{name}.noted.o"));

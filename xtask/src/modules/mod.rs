@@ -172,6 +172,10 @@ fn published_dependencies(
 }
 
 /// A digest of everything a module's build reads, so an unchanged module is not rebuilt.
+/// Bumped whenever the steps that turn sources into a `.ko` change what they produce
+/// (2: file names in `.modlines` relative to the repository, full paths outside it).
+const RECIPE: u32 = 2;
+
 struct Stamp(sha2::Sha512);
 
 impl Stamp {
@@ -257,6 +261,11 @@ fn build_rust(
         {
             let target = standalone_target_dir(root);
             let mut c = cargo();
+            // A crate of one's own has its own release profile, which by default carries
+            // no debug info: its frames would have no file:line in an oops, and gdb and
+            // llvm-addr2line nothing to read in NAME.ko.debug. Full debug info, as the
+            // workspace's profile gives the examples (it never reaches the .ko itself).
+            c.env("CARGO_PROFILE_RELEASE_DEBUG", "true");
             c.arg("--manifest-path")
                 .arg(manifest)
                 .arg("--target-dir")
@@ -307,8 +316,10 @@ fn compile_all(
         let stamp_file = work.join("inputs.stamp");
         let mut stamp = Stamp::new(abi_str);
         stamp.add(m.name.as_bytes());
-        // A new line-table format must rebuild every module's `.modlines`.
+        // A new line-table format must rebuild every module's `.modlines`, and so must
+        // a change in how this file builds a module.
         stamp.add(&ksymgen::TABLE_VERSION.to_le_bytes());
+        stamp.add(&RECIPE.to_le_bytes());
         match &m.source {
             Source::Rust { .. } => stamp.file(&archives[&m.name])?,
             Source::C { files, cflags } => {
