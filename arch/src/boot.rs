@@ -15,10 +15,15 @@
 
 core::arch::global_asm!(
     r#"
+    // Call-frame information for debuggers, in kernel.elf's non-allocated .debug_frame:
+    // _start is the outermost frame (no return address), so gdb's backtrace ends here.
+    .cfi_sections .debug_frame
     .section .text.boot, "ax"
     .global _start
     .type _start, %function
 _start:
+    .cfi_startproc
+    .cfi_undefined x30
     mov     x19, x0                 // device tree pointer, when the loader passes one
     mrs     x20, CurrentEL          // the EL we were entered at, for the banner
     lsr     x20, x20, #2
@@ -84,6 +89,7 @@ _start:
 .Lpark:
     wfe
     b       .Lpark
+    .cfi_endproc
     .size _start, . - _start
     .ltorg
 "#

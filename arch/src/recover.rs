@@ -20,11 +20,15 @@ pub struct JumpBuf {
 
 core::arch::global_asm!(
     r#"
+    // Call-frame information for debuggers (gdb cannot analyse these hand-written
+    // prologues): kept in the non-allocated .debug_frame of kernel.elf only.
+    .cfi_sections .debug_frame
     .section .text.recover, "ax"
     .global __recover_catch
     .type __recover_catch, %function
     // x0 = fn(arg), x1 = arg, x2 = &mut JumpBuf. Returns 0, or the longjmp code.
 __recover_catch:
+    .cfi_startproc
     stp     x19, x20, [x2, #0]
     stp     x21, x22, [x2, #16]
     stp     x23, x24, [x2, #32]
@@ -34,13 +38,21 @@ __recover_catch:
     mov     x3, sp
     str     x3, [x2, #96]
     stp     x29, x30, [sp, #-16]!
+    .cfi_def_cfa_offset 16
+    .cfi_offset x29, -16
+    .cfi_offset x30, -8
     mov     x29, sp
+    .cfi_def_cfa x29, 16
     mov     x3, x0
     mov     x0, x1
     blr     x3
     ldp     x29, x30, [sp], #16
+    .cfi_def_cfa sp, 0
+    .cfi_restore x29
+    .cfi_restore x30
     mov     x0, #0
     ret
+    .cfi_endproc
     .size __recover_catch, . - __recover_catch
 
     .global __recover_longjmp
@@ -134,6 +146,7 @@ core::arch::global_asm!(
     // could have changed. Every other general register is cleared before the call.
     // Returns the callee's x0.
 __module_call:
+    .cfi_startproc
     stp     x19, x20, [x4, #0]
     stp     x21, x22, [x4, #16]
     stp     x23, x24, [x4, #32]
@@ -151,7 +164,12 @@ __module_call:
     str     x4, [x5, :lo12:__module_call_save]
     // A frame record, so that oops call traces run from the module back into the kernel.
     stp     x29, x30, [sp, #-16]!
+    .cfi_def_cfa_offset 16
+    .cfi_offset x29, -16
+    .cfi_offset x30, -8
     mov     x29, sp
+    // From here the frame is found through x29 alone: sp moves to the module stack.
+    .cfi_def_cfa x29, 16
     cbz     x7, 1f
     mov     sp, x7
 1:  mov     x16, x0
@@ -201,7 +219,11 @@ __module_call:
     ldp     x25, x26, [x4, #48]
     ldp     x27, x28, [x4, #64]
     ldp     x29, x30, [x4, #80]
+    .cfi_def_cfa sp, 0
+    .cfi_restore x29
+    .cfi_restore x30
     ret
+    .cfi_endproc
     .size __module_call, . - __module_call
 
     .section .bss.__module_call_save, "aw", %nobits

@@ -47,6 +47,8 @@ fn pending_breakpoint_in_a_module_is_hit_with_its_source_line() {
             "-ex",
             "bt 3",
             "-ex",
+            "bt",
+            "-ex",
             "kill",
         ],
     );
@@ -88,6 +90,17 @@ fn pending_breakpoint_in_a_module_is_hit_with_its_source_line() {
             && l.ends_with(&format!(" at modules/deep_rust/src/lib.rs:{outer}"))),
         "want outer at line {outer}: {all}"
     );
+    // The whole backtrace runs from the module through the kernel's trampoline (off the
+    // module stack) to the shell and _start, where it ends cleanly.
+    for f in [
+        " in __module_call ",
+        " kernel::shell::dispatch ",
+        " kernel::kernel_entry ",
+        " in _start ",
+    ] {
+        assert!(all.contains(f), "backtrace lacks{f}: {all}");
+    }
+    assert!(!all.contains("corrupt stack"), "{all}");
 }
 
 /// Starts `cargo xtask gdb --port PORT EXTRA... -- ARGS...` (killed if the test fails).

@@ -153,22 +153,16 @@ pub unsafe fn call(addr: u64, a0: u64, a1: u64, a2: u64) -> u64 {
     r
 }
 
-/// Size of the stack module code runs on.
-pub const STACK_SIZE: u64 = 64 << 10;
 /// Nesting of calls into modules (only the outermost switches stacks).
 static CALL_DEPTH: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
-/// Gives the module area to the allocator, and takes the module stack from it: module
-/// code runs on its own stack, between unmapped guard pages, so that a module that
-/// overruns its frames cannot reach the kernel's frames (or the recovery point on them).
+/// Gives the module area to the allocator, and the module stack (64 KiB between guard
+/// pages, reserved in the image below the kernel's own stack) to module calls: module code
+/// runs on its own stack, so that a module that overruns its frames cannot reach the
+/// kernel's frames (or the recovery point on them).
 pub fn init(layout: &crate::platform::mem::Layout) {
     area::init(layout);
-    let page = arch::mmu::PAGE_SIZE;
-    if let Ok((base, size)) = area::allocate(STACK_SIZE + 2 * page, page) {
-        let _ = crate::platform::mem::unmap_pages(base, page);
-        let _ = crate::platform::mem::unmap_pages(base + size - page, page);
-        crate::platform::mem::MODULE_STACK.call_once(|| (base + page, base + size - page));
-    }
+    crate::platform::mem::MODULE_STACK.call_once(crate::platform::mem::module_stack);
 }
 
 /// Tells the fault layer how to name module frames and list modules.

@@ -34,6 +34,9 @@ linker_addr!(
     __rodata_end,
     __data_start,
     __data_end,
+    __module_stack_guard,
+    __module_stack_bottom,
+    __module_stack_top,
     __boot_stack_guard,
     __boot_stack_bottom,
     __boot_stack_top,
@@ -72,6 +75,12 @@ pub static LAYOUT: spin::Once<Layout> = spin::Once::new();
 
 /// The stack module code runs on, `[low, high)` (set once by the module manager).
 pub static MODULE_STACK: spin::Once<(u64, u64)> = spin::Once::new();
+
+/// The module stack reserved in the image: `[low, high)`, an unmapped guard page below
+/// it and the boot stack's guard page above it.
+pub fn module_stack() -> (u64, u64) {
+    (sym::__module_stack_bottom(), sym::__module_stack_top())
+}
 
 /// The known stacks, for the unwinder: (name, low, high).
 pub fn stacks() -> [(&'static str, u64, u64); 3] {
@@ -146,6 +155,8 @@ pub fn init_mmu() -> Result<(), MapError> {
         false,
     )?;
     // Stacks, each with an unmapped guard page below it.
+    let (m0, m1) = (sym::__module_stack_bottom(), sym::__module_stack_top());
+    pt.map(m0, m0, m1 - m0, MemType::Normal, Perm::RW, false)?;
     let (b0, b1) = (sym::__boot_stack_bottom(), sym::__boot_stack_top());
     pt.map(b0, b0, b1 - b0, MemType::Normal, Perm::RW, false)?;
     let (e0, e1) = (
