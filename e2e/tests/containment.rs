@@ -275,6 +275,23 @@ fn hangs_time_out_or_stop_at_ctrl_c() {
     assert_not_listed(&mut g, "nc_spin_init");
     assert_eq!(heap_in_use(&mut g), base);
 
+    // init prints without end: nearly all its time is inside kmod_print, where a
+    // deadline waits; the call is abandoned when an export returns past its deadline.
+    let t = Instant::now();
+    let out = insmod(&mut g, &fixture("nc_print_flood", &abi), "--timeout=500ms ");
+    assert!(
+        out.contains("nc_print_flood: init did not return within 500 ms; call abandoned"),
+        "{}",
+        &out[out.len().saturating_sub(400)..]
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_not_listed(&mut g, "nc_print_flood");
+    assert_eq!(heap_in_use(&mut g), base);
+
     // A bad option is refused before anything loads.
     let out = insmod(&mut g, &fixture("nc_spin_init", &abi), "--timeout=soon ");
     assert!(out.contains("bad timeout 'soon'"), "{out}");

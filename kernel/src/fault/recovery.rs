@@ -43,9 +43,13 @@ static RECOVERED: AtomicU64 = AtomicU64::new(0);
 /// How deep the CPU is in kernel code entered from a module through an export.
 static EXPORT_DEPTH: AtomicU32 = AtomicU32::new(0);
 
-/// Marks kernel code entered from a module (every export body runs inside one). While it
-/// lives, a timeout or Ctrl-C waits (the export may hold kernel locks), and a fault is not
-/// contained: it is in kernel code whose state cannot be trusted after it.
+/// Marks kernel code entered from a module (every export body runs inside one, as its
+/// first local, so it is dropped last). While it lives, a timeout or Ctrl-C waits (the
+/// export may hold kernel locks), and a fault is not contained: it is in kernel code whose
+/// state cannot be trusted after it. When the outermost one is dropped, a call that
+/// became due meanwhile is abandoned right there: a module that spends nearly all its
+/// time inside exports (printing in a loop) would otherwise rarely be interrupted in its
+/// own code, and could outlive its deadline indefinitely.
 pub struct InExport(());
 
 impl InExport {
@@ -58,9 +62,21 @@ impl InExport {
 
 impl Drop for InExport {
     fn drop(&mut self) {
-        let _ = EXPORT_DEPTH.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
-            Some(d.saturating_sub(1))
-        });
+        let was = EXPORT_DEPTH
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                Some(d.saturating_sub(1))
+            })
+            .unwrap_or(0);
+        if was == 1 {
+            if let Some(why) = abandon_due() {
+                if why == Abandoned::Interrupted {
+                    crate::platform::console::take_break();
+                }
+                // The export's own work is done and its other locals are gone: nothing
+                // kernel-side is held here.
+                abandon_from_thread(why);
+            }
+        }
     }
 }
 
@@ -104,7 +120,7 @@ pub fn abandon_due() -> Option<Abandoned> {
 
 /// From the interrupt handler: abandons the innermost point if it is due (see
 /// [`abandon_due`]), unless kernel code entered through an export is running (it then
-/// happens at the next interrupt after the export returns).
+/// happens when the export returns: see [`InExport`]).
 pub fn abandon_if_due(frame: &mut arch::TrapFrame) {
     if in_export() || !frame.from_thread() {
         return;
@@ -193,6 +209,12 @@ pub fn redirect(frame: &mut arch::TrapFrame, why: Abandoned) -> bool {
 
 /// From the panic handler (thread context): abandon the innermost point.
 pub fn longjmp_from_panic() {
+    abandon_from_thread(Abandoned::Panic);
+}
+
+/// From thread context: abandons the innermost point for `why` (returns only when none
+/// is armed).
+fn abandon_from_thread(why: Abandoned) {
     let p = CURRENT.load(Ordering::Acquire);
     if p.is_null() {
         return;
@@ -200,7 +222,7 @@ pub fn longjmp_from_panic() {
     RECOVERED.fetch_add(1, Ordering::Relaxed);
     // SAFETY: `p` is live and its catch call is running below us on this stack.
     unsafe {
-        (*p).result = Some(Abandoned::Panic);
+        (*p).result = Some(why);
         recover::longjmp(&(*p).jb, 1);
     }
 }
