@@ -77,6 +77,7 @@ pub(super) fn finish(name: &str, work: &Path, linked: &Path, out: &Path) -> Resu
         ksymgen::build_table_with(&full, &opts).map_err(|e| fail("line table", e.to_string()))?;
     let table_file = work.join("modlines.bin");
     write(&table_file, &table)?;
+    spread_sections(&full, &debug).map_err(|e| fail("laying out the debug copy", e))?;
     let noted = work.join(format!("{name}.noted.o"));
     add_note(&stripped, &noted)?;
     let mut c = Command::new(OBJCOPY);
@@ -87,6 +88,41 @@ pub(super) fn finish(name: &str, work: &Path, linked: &Path, out: &Path) -> Resu
         .arg(&noted)
         .arg(out);
     run_tool(&mut c).map_err(|e| fail("adding the line table failed", e))
+}
+
+/// Gives every allocated section of the debug copy but `.text` an address of its own,
+/// after `.text` (which stays at 0) in file order, each aligned to a page. In a relocatable
+/// object they all start at 0, so `llvm-addr2line -f` named a `.text` address after
+/// whatever data symbol shared it (`ENTRY#4` for `rcrash::leaf`); now an offset into
+/// `.text` (a frame's pc minus the module's load address) names the function. gdb places
+/// every section itself (`add-symbol-file -s`), so it is unaffected.
+fn spread_sections(elf: &[u8], debug: &Path) -> Result<(), String> {
+    let file = object::File::parse(elf).map_err(|e| e.to_string())?;
+    let page = 0x1000u64;
+    let text_end = file.section_by_name(".text").map(|s| s.size()).unwrap_or(0);
+    let mut next = text_end.div_ceil(page) * page;
+    let mut c = Command::new(OBJCOPY);
+    let mut any = false;
+    for s in file.sections() {
+        let name = s.name().unwrap_or("");
+        let alloc = matches!(
+            s.flags(),
+            object::SectionFlags::Elf { sh_flags } if sh_flags & u64::from(object::elf::SHF_ALLOC) != 0
+        );
+        if !alloc || name == ".text" || name.is_empty() {
+            continue;
+        }
+        c.arg(format!("--change-section-address={name}+{next:#x}"));
+        next = (next + s.size().max(1)).div_ceil(page) * page;
+        any = true;
+    }
+    if !any {
+        return Ok(());
+    }
+    let tmp = debug.with_extension("debug.tmp");
+    c.arg(debug).arg(&tmp);
+    run_tool(&mut c)?;
+    fs::rename(&tmp, debug).map_err(|e| format!("rename {}: {e}", tmp.display()))
 }
 
 /// Publishes `staged.debug` beside `dest` (`dest.debug`).

@@ -173,8 +173,9 @@ fn published_dependencies(
 
 /// A digest of everything a module's build reads, so an unchanged module is not rebuilt.
 /// Bumped whenever the steps that turn sources into a `.ko` change what they produce
-/// (2: file names in `.modlines` relative to the repository, full paths outside it).
-const RECIPE: u32 = 2;
+/// (2: file names in `.modlines` relative to the repository, full paths outside it;
+/// 3: allocated sections of `NAME.ko.debug` at distinct addresses).
+const RECIPE: u32 = 3;
 
 struct Stamp(sha2::Sha512);
 
