@@ -113,7 +113,7 @@ fn wild_jumps_and_abi_violations_are_contained() {
 }
 
 /// A module whose init overruns a heap block it allocated: `small` writes forward from a
-/// 32-byte block until something stops it, `large` writes one byte past a 5008-byte block.
+/// 32-byte block until something stops it, `large` writes one byte past a 5001-byte block allocated with byte alignment.
 fn overrun_module(mode: &str) -> String {
     format!(
         r#"/* Overruns a heap block in init ({mode}). */
@@ -122,7 +122,7 @@ MODULE_NAME("nc_overrun_{mode}");
 MODULE_LICENSE("MIT");
 
 int init_module(void) {{
-    volatile unsigned char *p = kmod_alloc({size}, 16);
+    volatile unsigned char *p = kmod_alloc({size}, {align});
     if (!p)
         return -12;
     kprintf("nc_overrun: block %p size {size}\n", (void *)p);
@@ -131,8 +131,9 @@ int init_module(void) {{
     return 0;
 }}
 "#,
-        size = if mode == "small" { 32 } else { 5008 },
-        start = if mode == "small" { 0 } else { 5008 },
+        size = if mode == "small" { 32 } else { 5001 },
+        align = if mode == "small" { 16 } else { 1 },
+        start = if mode == "small" { 0 } else { 5001 },
     )
 }
 
@@ -169,9 +170,9 @@ fn heap_overruns_stay_in_the_module() {
             .and_then(|a| u64::from_str_radix(a.trim(), 16).ok())
             .unwrap_or_else(|| panic!("{mode}: no fault address: {out}"));
         if mode == "large" {
-            // A large block (whose size is a multiple of its alignment) ends exactly
-            // where its guard page begins.
-            assert_eq!(far, block + 5008, "{out}");
+            // A large block ends exactly where its guard page begins (its size is a
+            // multiple of the alignment it asked for).
+            assert_eq!(far, block + 5001, "{out}");
         } else {
             // A small block's arena is 64 KiB; the guard page follows it.
             assert!(
@@ -183,6 +184,37 @@ fn heap_overruns_stay_in_the_module() {
         assert_not_listed(&mut g, &format!("nc_overrun_{mode}"));
         assert_eq!(heap_in_use(&mut g), base, "heap after the {mode} overrun");
     }
+    // A module allocating tiny blocks until it gets none (no deadline) is refused at its
+    // cap, not left to exhaust the kernel heap where its records live; unloading returns
+    // everything.
+    let src = r#"/* Allocates 16-byte blocks until kmod_alloc fails. */
+#include "kmod.h"
+MODULE_NAME("nc_alloc_all");
+MODULE_LICENSE("MIT");
+
+int init_module(void) {
+    unsigned long n = 0;
+    while (kmod_alloc(16, 1))
+        n++;
+    kprintf("nc_alloc_all: %lu blocks\n", n);
+    return 0;
+}
+"#;
+    let ko = fixture_from_source("nc_alloc_all", src, &abi);
+    let out = insmod(&mut g, &ko, "--timeout=0 ");
+    assert!(out.contains("nc_alloc_all: 131072 blocks"), "{out}");
+    assert!(out.contains("nc_alloc_all: loaded at"), "{out}");
+    let out = cmd(&mut g, "rmmod nc_alloc_all");
+    assert!(
+        out.contains("nc_alloc_all: reclaimed 2097152 bytes in 131072 allocations"),
+        "{out}"
+    );
+    assert_eq!(
+        heap_in_use(&mut g),
+        base,
+        "heap after allocating everything"
+    );
+
     // The kernel's own heap is intact: a module that allocates and frees a lot still works.
     let out = cmd(&mut g, "insmod collections");
     assert!(out.contains("collections: ok checksum="), "{out}");

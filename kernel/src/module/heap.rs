@@ -32,6 +32,11 @@ const ARENA: u64 = 64 << 10;
 const GRAIN: u64 = 16;
 /// The largest small block; anything larger gets pages of its own.
 pub const SMALL_MAX: u64 = 2048;
+/// Most blocks one module may hold at once. Their records (and free lists) live in the
+/// kernel heap, about 100 bytes a block: without a cap, a module allocating tiny blocks in
+/// a loop would exhaust the kernel heap before its own pages, and the kernel cannot
+/// survive that inside an export. 128 Ki blocks cost at most about 13 MiB of records.
+pub const MAX_BLOCKS: usize = 1 << 17;
 /// Small size classes: 16, 32, ..., [`SMALL_MAX`].
 const CLASSES: usize = (SMALL_MAX.trailing_zeros() - GRAIN.trailing_zeros() + 1) as usize;
 
@@ -86,8 +91,11 @@ impl Heap {
             .is_some_and(|(&p, l)| end <= p as u64 + l.size() as u64)
     }
 
-    /// A block for `l` from the module's own pages.
+    /// A block for `l` from the module's own pages (none past [`MAX_BLOCKS`]).
     fn carve(&mut self, l: Layout) -> Option<*mut u8> {
+        if self.blocks.len() >= MAX_BLOCKS {
+            return None;
+        }
         let Some(c) = class(l) else {
             return self.carve_large(l);
         };
@@ -111,7 +119,9 @@ impl Heap {
     /// A large block on pages of its own, ending at the guard page.
     fn carve_large(&mut self, l: Layout) -> Option<*mut u8> {
         let size = l.size() as u64;
-        let align = (l.align() as u64).max(GRAIN);
+        // The alignment asked for, not more: the block then ends exactly at the guard
+        // page whenever its size is a multiple of it (always, for byte alignment).
+        let align = (l.align() as u64).max(1);
         let pages = size.checked_add(PAGE_SIZE - 1)? / PAGE_SIZE * PAGE_SIZE;
         // Alignments above a page are had by aligning the mapping itself.
         let (base, mapped) = map_with_guard(pages, align.max(PAGE_SIZE))?;
