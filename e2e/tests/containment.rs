@@ -239,6 +239,11 @@ fn bad_pointers_to_exports_return_errors() {
         "param_name=-14",
         "param_out_null=-14",
         "param_out_kernel=-14",
+        // The kernel's task stack is refused; the module's own frame is accepted (and
+        // the lookup then finds no `p` in a command call: -2, not -14).
+        "param_out_kernel_stack=-14",
+        "param_out_own_stack=-2",
+        "param_out_below_sp=-14",
         "reg_name=-14",
         "reg_help=-14",
         "reg_handler=-22",

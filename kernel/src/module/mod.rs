@@ -498,11 +498,13 @@ pub fn current_may(access: Access, addr: u64, len: u64) -> bool {
     };
     let inside = |start: u64, size: u64| addr >= start && end <= start.saturating_add(size);
     if access == Access::Write {
-        let stacks = crate::platform::mem::stacks();
-        if [stacks[0], stacks[2]]
-            .iter()
-            .any(|&(_, lo, hi)| addr >= lo && end <= hi)
-        {
+        // The module's own stack frames: on the module stack (every outermost module call
+        // switches to it, so module frames are never on the kernel's task stack), above
+        // the stack pointer of the export asking (below it is free space; the export's own
+        // frames lie just above it, the module's above those).
+        let (_, lo, hi) = crate::platform::mem::stacks()[2];
+        let (_, _, sp) = arch::cpu::current_frame();
+        if addr >= lo.max(sp) && end <= hi {
             return true;
         }
     }
