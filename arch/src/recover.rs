@@ -1,7 +1,7 @@
 //! Non-local recovery: run a function and get control back if it faults or panics.
 //!
-//! [`catch`] records the callee-saved registers and the stack pointer in a [`JumpBuf`] and
-//! calls the function. If the function faults (in thread context), the trap handler can
+//! [`catch`] records the callee-saved registers, the stack pointer and the interrupt masks
+//! in a [`JumpBuf`] and calls the function. If the function faults (in thread context), the trap handler can
 //! redirect the trap frame with [`redirect`] so that `eret` lands in `__recover_longjmp`,
 //! which restores the registers and makes `catch` return the given code. A panic handler
 //! can call [`longjmp`] directly.
@@ -10,12 +10,12 @@
 //! they held stay held. The kernel uses this for tests that expect a fault and for
 //! containing faults in loadable modules.
 
-/// Saved registers of a [`catch`] call: x19..x30 and sp.
+/// Saved registers of a [`catch`] call: x19..x30, sp and the interrupt masks (DAIF).
 #[repr(C)]
 #[derive(Default, Debug)]
 pub struct JumpBuf {
     regs: [u64; 13],
-    _pad: u64,
+    daif: u64,
 }
 
 core::arch::global_asm!(
@@ -37,6 +37,8 @@ __recover_catch:
     stp     x29, x30, [x2, #80]
     mov     x3, sp
     str     x3, [x2, #96]
+    mrs     x3, daif
+    str     x3, [x2, #104]
     stp     x29, x30, [sp, #-16]!
     .cfi_def_cfa_offset 16
     .cfi_offset x29, -16
@@ -67,6 +69,10 @@ __recover_longjmp:
     ldp     x29, x30, [x0, #80]
     ldr     x2, [x0, #96]
     mov     sp, x2
+    // The interrupt masks of the catch call: code abandoned with interrupts masked (a
+    // module that masked them, then panicked) must not leave the kernel deaf.
+    ldr     x2, [x0, #104]
+    msr     daif, x2
     mov     x0, x1
     ret
     .size __recover_longjmp, . - __recover_longjmp

@@ -222,6 +222,45 @@ int init_module(void) {
     assert_eq!(heap_in_use(&mut g), base, "heap after collections");
 }
 
+/// A module that masks interrupts and then panics (or faults): the call is abandoned
+/// through the recovery point, and the kernel must get its interrupts back, or the
+/// console (interrupt-driven) and the timer go silent.
+#[test]
+fn abandoned_calls_give_the_kernel_its_interrupts_back() {
+    let mut g = boot();
+    let abi = kernel_abi(&mut g);
+    for (tag, how) in [
+        ("panic", "kmod_panic(KMOD_STR(\"masked\"));"),
+        ("fault", "*(volatile int *)16 = 1;"),
+    ] {
+        let src = format!(
+            r#"/* Masks IRQs and FIQs, then ends init by a {tag}. */
+#include "kmod.h"
+MODULE_NAME("nc_masked_{tag}");
+MODULE_LICENSE("MIT");
+
+int init_module(void) {{
+    __asm__ volatile("msr daifset, #3");
+    {how}
+    return 0;
+}}
+"#
+        );
+        let ko = fixture_from_source(&format!("nc_masked_{tag}"), &src, &abi);
+        let out = insmod(&mut g, &ko, "");
+        assert!(
+            out.contains(&format!("nc_masked_{tag}: init")),
+            "{tag}: {out}"
+        );
+        // The timer ticks and the shell still reads the console.
+        let t0 = cmd(&mut g, "uptime");
+        std::thread::sleep(Duration::from_millis(300));
+        let t1 = cmd(&mut g, "uptime");
+        assert_ne!(t0, t1, "{tag}: uptime stopped");
+        assert_not_listed(&mut g, &format!("nc_masked_{tag}"));
+    }
+}
+
 #[test]
 fn bad_pointers_to_exports_return_errors() {
     let mut g = boot();

@@ -137,9 +137,11 @@ pub fn run(name: &str, k: &mut Ktap<'_>, timeout_ms: Option<u64>) -> Result<bool
         *FAILURES.lock() = Some(Vec::new());
         let func = c.func;
         let r = super::call_contained(name, &c.name, Vec::new(), timeout_ms, || {
-            // SAFETY: a test entry point inside the module's RX text (checked by `cases`).
-            let f: extern "C" fn() = unsafe { core::mem::transmute(func as usize) };
-            f();
+            // Through the module-call trampoline, like init and commands: on the module
+            // stack, with the kernel's registers cleared and restored afterwards.
+            // SAFETY: a test entry point inside the module's RX text (checked by `cases`),
+            // called under `call_contained`.
+            unsafe { super::call(func, 0, 0, 0) };
         });
         let failures = FAILURES.lock().take().unwrap_or_default();
         // One test's fault fails that test alone: the module stays usable for the next.
