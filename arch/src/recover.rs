@@ -1,10 +1,10 @@
 //! Non-local recovery: run a function and get control back if it faults or panics.
 //!
 //! [`catch`] records the callee-saved registers, the stack pointer and the interrupt masks
-//! in a [`JumpBuf`] and calls the function. If the function faults (in thread context), the trap handler can
-//! redirect the trap frame with [`redirect`] so that `eret` lands in `__recover_longjmp`,
-//! which restores the registers and makes `catch` return the given code. A panic handler
-//! can call [`longjmp`] directly.
+//! in a [`JumpBuf`] and calls the function. If the function faults (in thread context),
+//! the trap handler can redirect the trap frame with [`redirect`] so that `eret` lands in
+//! `__recover_longjmp`, which restores all of them and makes `catch` return the given
+//! code. A panic handler can call [`longjmp`] directly.
 //!
 //! Nothing on the abandoned stack frames is dropped: memory they owned is leaked and locks
 //! they held stay held. The kernel uses this for tests that expect a fault and for
