@@ -61,6 +61,14 @@ __recover_catch:
     .type __recover_longjmp, %function
     // x0 = &JumpBuf, x1 = code (non-zero).
 __recover_longjmp:
+    // Abandoned code may have left SP_EL1 selected or moved: back to SP_EL0, SP_EL1 at the
+    // top of the exception stack (interrupts masked until DAIF is reloaded below).
+    msr     daifset, #0xf
+    msr     spsel, #1
+    adrp    x2, __exception_stack_top
+    add     x2, x2, :lo12:__exception_stack_top
+    mov     sp, x2
+    msr     spsel, #0
     ldp     x19, x20, [x0, #0]
     ldp     x21, x22, [x0, #16]
     ldp     x23, x24, [x0, #32]
@@ -211,6 +219,15 @@ __module_call:
     mov     x27, xzr
     mov     x28, xzr
     blr     x16
+    // A module that selected SP_EL1 (msr spsel, #1) must not leave the kernel on it, nor
+    // SP_EL1 anywhere but the top of the exception stack (no exception is in progress
+    // here). Interrupts stay masked until DAIF is reloaded below.
+    msr     daifset, #0xf
+    msr     spsel, #1
+    adrp    x6, __exception_stack_top
+    add     x6, x6, :lo12:__exception_stack_top
+    mov     sp, x6
+    msr     spsel, #0
     adrp    x5, __module_call_save
     ldr     x4, [x5, :lo12:__module_call_save]
     ldr     x6, [x4, #112]

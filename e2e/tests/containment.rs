@@ -261,6 +261,132 @@ int init_module(void) {{
     }
 }
 
+/// Modules that leave the CPU in states the kernel cannot work in: an export called with
+/// the module stack nearly used up (a fault inside the export, on the guard page, would
+/// halt the kernel), and SP_EL1 selected on return (every later exception would look like
+/// one taken in exception context: deadlines and containment would stop working).
+#[test]
+fn exhausted_stacks_and_a_switched_stack_pointer_are_contained() {
+    let mut g = boot();
+    let abi = kernel_abi(&mut g);
+    let base = heap_in_use(&mut g);
+    let src = r#"/* Recurses until about 2 KiB of the 64 KiB module stack are left, then panics
+   through kmod_panic, whose report needs more stack than that. */
+#include "kmod.h"
+MODULE_NAME("nc_deep_panic");
+MODULE_LICENSE("MIT");
+
+static unsigned long top;
+
+static void __attribute__((noinline)) dive(void) {
+    volatile char pad[512];
+    pad[0] = 1;
+    if (top - (unsigned long)pad < (62ul << 10))
+        dive();
+    else
+        kmod_panic(KMOD_STR("deep enough"));
+    pad[1] = pad[0];
+}
+
+int init_module(void) {
+    char here;
+    top = (unsigned long)&here;
+    dive();
+    return 0;
+}
+"#;
+    let ko = fixture_from_source("nc_deep_panic", src, &abi);
+    let out = insmod(&mut g, &ko, "");
+    assert!(
+        out.contains("bytes of module stack left (it needs 16384); call abandoned"),
+        "{out}"
+    );
+    assert!(!out.contains("Kernel halted"), "{out}");
+    assert_not_listed(&mut g, "nc_deep_panic");
+    assert_eq!(heap_in_use(&mut g), base, "heap after the deep panic");
+
+    let src = r#"/* Returns from init with SP_EL1 selected. */
+#include "kmod.h"
+MODULE_NAME("nc_spsel");
+MODULE_LICENSE("MIT");
+
+int init_module(void) {
+    __asm__ volatile("msr spsel, #1" ::: "memory");
+    return 0;
+}
+"#;
+    let ko = fixture_from_source("nc_spsel", src, &abi);
+    let out = insmod(&mut g, &ko, "");
+    assert!(out.contains("nc_spsel: loaded at"), "{out}");
+    cmd(&mut g, "rmmod nc_spsel");
+    // Deadlines still work (they need interrupts taken from thread context), and so does
+    // containment of a fault.
+    let out = insmod(&mut g, &fixture("nc_spin_init", &abi), "--timeout=500ms ");
+    assert!(
+        out.contains("nc_spin_init: init did not return within 500 ms; call abandoned"),
+        "{out}"
+    );
+    let out = insmod(&mut g, &fixture("initfault", &abi), "");
+    assert!(
+        out.contains("nc_initfault: init faulted; module unloaded"),
+        "{out}"
+    );
+    assert_sane(&mut g);
+    assert_eq!(heap_in_use(&mut g), base, "heap after the SPSel module");
+}
+
+/// Limits on what one module may take from the kernel, and a faulted module's tests.
+#[test]
+fn a_module_is_held_to_its_limits() {
+    let mut g = boot();
+    let abi = kernel_abi(&mut g);
+    let base = heap_in_use(&mut g);
+    let src = r#"/* Registers commands until refused. */
+#include "kmod.h"
+MODULE_NAME("nc_many_cmds");
+MODULE_LICENSE("MIT");
+
+static int nop(size_t argc, const struct kmod_str *argv) { (void)argc; (void)argv; return 0; }
+
+int init_module(void) {
+    char name[8] = "mc_000";
+    int n = 0, r;
+    for (;;) {
+        name[3] = '0' + n / 100; name[4] = '0' + n / 10 % 10; name[5] = '0' + n % 10;
+        r = kmod_register_command((struct kmod_str){ name, 6 }, KMOD_STR("x"), nop);
+        if (r)
+            break;
+        n++;
+    }
+    kprintf("nc_many_cmds: %d commands, then %d\n", n, r);
+    return 0;
+}
+"#;
+    let ko = fixture_from_source("nc_many_cmds", src, &abi);
+    let out = insmod(&mut g, &ko, "");
+    assert!(out.contains("nc_many_cmds: 64 commands, then -28"), "{out}");
+    cmd(&mut g, "rmmod nc_many_cmds");
+    assert!(
+        !cmd(&mut g, "help").contains("mc_0"),
+        "commands left behind"
+    );
+    assert_eq!(heap_in_use(&mut g), base, "heap after the command flood");
+
+    // A module that faulted is not run again, by its commands or by its tests.
+    let out = cmd(&mut g, "insmod faulty");
+    assert!(out.contains("faulty: loaded at"), "{out}");
+    let out = cmd(&mut g, "faulty");
+    assert!(out.contains("module marked as faulted"), "{out}");
+    let out = cmd(&mut g, "ktest faulty");
+    assert!(
+        out.contains("faulty: faulted earlier; its tests do not run"),
+        "{out}"
+    );
+    assert!(cmd(&mut g, "lsmod").contains("[faulted]"));
+    cmd(&mut g, "rmmod faulty");
+    assert_eq!(heap_in_use(&mut g), base);
+}
+
 #[test]
 fn bad_pointers_to_exports_return_errors() {
     let mut g = boot();

@@ -44,13 +44,19 @@ pub enum RegisterError {
     Exists,
     /// Empty, too long, or contains whitespace or control characters.
     BadName,
+    /// The module already registered [`MAX_PER_MODULE`] commands.
+    TooMany,
 }
+
+/// Most commands one module may register (each costs kernel heap).
+pub const MAX_PER_MODULE: usize = 64;
 
 impl core::fmt::Display for RegisterError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
             RegisterError::Exists => "a command with that name exists",
             RegisterError::BadName => "bad command name",
+            RegisterError::TooMany => "the module has registered 64 commands already",
         })
     }
 }
@@ -62,6 +68,15 @@ fn add(name: &str, help: &str, action: Action) -> Result<(), RegisterError> {
     let mut cmds = COMMANDS.lock();
     if cmds.iter().any(|c| c.name == name) {
         return Err(RegisterError::Exists);
+    }
+    if let Action::Module { owner, .. } = &action {
+        let n = cmds
+            .iter()
+            .filter(|c| matches!(&c.action, Action::Module { owner: o, .. } if o == owner))
+            .count();
+        if n >= MAX_PER_MODULE {
+            return Err(RegisterError::TooMany);
+        }
     }
     let help: String = help.chars().filter(|c| !c.is_control()).take(80).collect();
     cmds.push(Command {

@@ -52,9 +52,27 @@ static EXPORT_DEPTH: AtomicU32 = AtomicU32::new(0);
 /// own code, and could outlive its deadline indefinitely.
 pub struct InExport(());
 
+/// Module stack an export may need (its own frames and, for `kmod_panic`, a whole panic
+/// report). A module that calls an export with less left is abandoned at the call: a
+/// fault inside the export, on the module stack's guard page, could not be contained.
+pub const EXPORT_STACK: u64 = 16 << 10;
+
 impl InExport {
-    /// Enters an export.
+    /// Enters an export (or abandons the module call when it left the export too little
+    /// stack: see [`EXPORT_STACK`]).
     pub fn enter() -> InExport {
+        if EXPORT_DEPTH.load(Ordering::Relaxed) == 0 {
+            let (_, _, sp) = arch::cpu::current_frame();
+            let (_, lo, hi) = crate::platform::mem::stacks()[2];
+            if (lo..hi).contains(&sp) && sp - lo < EXPORT_STACK {
+                crate::println!(
+                    "module: an export was called with {} bytes of module stack left (it needs {}); call abandoned",
+                    sp - lo,
+                    EXPORT_STACK
+                );
+                abandon_from_thread(Abandoned::Panic);
+            }
+        }
         EXPORT_DEPTH.fetch_add(1, Ordering::Relaxed);
         InExport(())
     }

@@ -200,7 +200,8 @@ kexport!(
 );
 
 kexport!(
-    /// Registers a shell command owned by the calling module. 0, -17 (exists), -22 or -14.
+    /// Registers a shell command owned by the calling module. 0, -17 (exists), -28 (the
+    /// module has 64 commands already), -22 or -14.
     fn kmod_register_command(name: KStr, help: KStr, handler: CmdFn) -> i32 {
         let _in = InExport::enter();
         let (mut nb, mut hb) = ([0u8; NAME_MAX], [0u8; TEXT_MAX]);
@@ -218,6 +219,7 @@ kexport!(
         match crate::cmd::register_module_command(name, help, handler, &owner) {
             Ok(()) => 0,
             Err(crate::cmd::RegisterError::Exists) => -17,
+            Err(crate::cmd::RegisterError::TooMany) => -28,
             Err(_) => -22,
         }
     }
@@ -267,7 +269,8 @@ kexport!(
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(&(ptr as u64).to_ne_bytes());
         bytes[8..].copy_from_slice(&(len as u64).to_ne_bytes());
-        // The value lives in the module record until the module is unloaded.
+        // The value lives in the kernel's copy of the parameters for the running call
+        // (valid during that call only, as the SDK says).
         // SAFETY: the range is the module's own writable memory or its stack (checked above).
         if !unsafe { arch::probe::copy_to(addr, &bytes) } {
             return refuse("kmod_param", ExportError::NotWritable { addr, len: size });

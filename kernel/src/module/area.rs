@@ -7,6 +7,17 @@ use spin::Mutex;
 
 static AREA: Mutex<Option<Area>> = Mutex::new(None);
 
+/// After an abandoned call: releases the area's lock if the abandoned code held it (one
+/// CPU; callers of module code hold no area lock). Returns whether it was held.
+pub fn release_abandoned_lock() -> bool {
+    let held = AREA.is_locked();
+    if held {
+        // SAFETY: see above: the holder was abandoned and never runs again.
+        unsafe { AREA.force_unlock() };
+    }
+    held
+}
+
 /// Takes the module area from the memory map.
 pub fn init(layout: &crate::platform::mem::Layout) {
     *AREA.lock() = Some(Area::new(

@@ -47,6 +47,16 @@ fn class(l: Layout) -> Option<usize> {
         .then(|| (need.next_power_of_two().trailing_zeros() - GRAIN.trailing_zeros()) as usize)
 }
 
+/// Kernel heap a module's allocation must leave free (the block records live there, and
+/// several modules at [`MAX_BLOCKS`] could otherwise exhaust it together).
+const KERNEL_HEAP_RESERVE: usize = 8 << 20;
+
+/// Whether the kernel heap is too close to full for another module block's records.
+fn kernel_heap_low() -> bool {
+    let (_, used, total) = crate::platform::mem::heap_stats();
+    total.saturating_sub(used) < KERNEL_HEAP_RESERVE
+}
+
 /// Takes `bytes` (a whole number of pages) plus one guard page from the module area and
 /// unmaps the guard page. Returns the base of the whole range and its size, guard included.
 fn map_with_guard(bytes: u64, align: u64) -> Option<(u64, u64)> {
@@ -93,7 +103,7 @@ impl Heap {
 
     /// A block for `l` from the module's own pages (none past [`MAX_BLOCKS`]).
     fn carve(&mut self, l: Layout) -> Option<*mut u8> {
-        if self.blocks.len() >= MAX_BLOCKS {
+        if self.blocks.len() >= MAX_BLOCKS || kernel_heap_low() {
             return None;
         }
         let Some(c) = class(l) else {

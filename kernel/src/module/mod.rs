@@ -279,6 +279,12 @@ fn release_abandoned_locks() {
         }
     }
     crate::cmd::release_abandoned_lock();
+    if area::release_abandoned_lock() {
+        println!("module: released the module area lock held by the abandoned call");
+    }
+    if testrun::release_abandoned_lock() {
+        println!("module: released the test failure list lock held by the abandoned call");
+    }
 }
 
 /// What unloading gave back.

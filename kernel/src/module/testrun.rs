@@ -32,6 +32,8 @@ pub struct Case {
 pub enum TestError {
     /// No such module loaded.
     NotLoaded(String),
+    /// The module faulted earlier: its code is not run again (its tests neither).
+    Faulted(String),
     /// A record lies outside the module or points outside its text.
     BadRecord {
         /// The module.
@@ -45,6 +47,7 @@ impl core::fmt::Display for TestError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             TestError::NotLoaded(m) => write!(f, "{m}: not loaded"),
+            TestError::Faulted(m) => write!(f, "{m}: faulted earlier; its tests do not run"),
             TestError::BadRecord { module, index } => {
                 write!(f, "{module}: test record {index} is damaged")
             }
@@ -54,6 +57,17 @@ impl core::fmt::Display for TestError {
 
 /// Failures reported by `kmod_test_fail` during the running test.
 static FAILURES: Mutex<Option<Vec<String>>> = Mutex::new(None);
+
+/// After an abandoned call: releases the failure list's lock if the abandoned code held it
+/// (one CPU, and the kernel holds it only briefly outside module calls).
+pub fn release_abandoned_lock() -> bool {
+    let held = FAILURES.is_locked();
+    if held {
+        // SAFETY: see above: the holder was abandoned and never runs again.
+        unsafe { FAILURES.force_unlock() };
+    }
+    held
+}
 
 /// Called by `kmod_test_fail`: records a failed assertion of the running test. Returns
 /// false when no test is running.
@@ -76,6 +90,9 @@ pub fn cases(name: &str) -> Result<Vec<Case>, TestError> {
         .iter()
         .find(|m| m.name == name)
         .ok_or_else(|| TestError::NotLoaded(name.into()))?;
+    if m.state == State::Faulted {
+        return Err(TestError::Faulted(name.into()));
+    }
     let text = m.info.region(modloader::Region::Text);
     let in_text = |a: u64| text.is_some_and(|t| a >= t.addr && a < t.addr + t.size);
     let in_module = |a: u64, len: u64| a >= m.base && a.saturating_add(len) <= m.base + m.size;
