@@ -168,6 +168,7 @@ kmod::module! {
 
 #[inline(never)]
 fn leaf(p: *mut u32, v: u32) {
+    // SAFETY: none: the NULL write is the fault this module exists to raise.
     unsafe { core::ptr::write_volatile(p, v) }; // FAULT
 }
 
